@@ -1,0 +1,67 @@
+"""Helpers shared by the CogVideoX notebook kit: environment, models, checks, recipes,
+measuring, showing and saving videos.
+
+Example:
+    >>> import helpers
+    >>> pipe = helpers.load_pipeline("small")  # doctest: +SKIP
+"""
+
+import logging as _logging
+
+from .checks import RequestError, check_request, frames_returned, latent_frames, model_defaults
+from .environment import environment_report, in_colab, show_environment
+from .loading import (
+    COGVIDEOX_5B,
+    ModelLoadError,
+    check_model_folder,
+    choose_model,
+    download_model,
+    load_pipeline,
+)
+from .measure import Measurement, measure, measurements_table
+from .recipes import apply_recipe
+from .saving import outputs_dir, save_video
+from .small_model import build_small_model, small_model_path
+from .video import frame_strip, read_video, show_video
+
+# Notices that are harmless here and only confuse learners: torchao's optional GPU kernels on a
+# machine that cannot load them, torch's pytree notice about torchao's enums, and diffusers'
+# note about torchao tensor classes. Everything else these loggers say still shows.
+_HARMLESS = ("Failed to load", "is now natively supported by torch.compile", "Unable to import `torchao` Tensor")
+
+
+class _DropHarmless(_logging.Filter):
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in _HARMLESS)
+
+
+for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
+    _logging.getLogger(_name).addFilter(_DropHarmless())
+
+__all__ = [
+    "COGVIDEOX_5B",
+    "Measurement",
+    "ModelLoadError",
+    "RequestError",
+    "apply_recipe",
+    "build_small_model",
+    "check_model_folder",
+    "check_request",
+    "choose_model",
+    "download_model",
+    "environment_report",
+    "frame_strip",
+    "frames_returned",
+    "in_colab",
+    "latent_frames",
+    "load_pipeline",
+    "measure",
+    "measurements_table",
+    "model_defaults",
+    "outputs_dir",
+    "read_video",
+    "save_video",
+    "show_environment",
+    "show_video",
+    "small_model_path",
+]

@@ -1,0 +1,113 @@
+"""The full-size CogVideoX-5b architecture, built from its configs without downloading weights.
+
+Weights' values change neither time nor memory, so GPU benchmarks build these components
+with random weights; on the ``meta`` device they cost no memory at all (for counting).
+The configs are those of the hub repository ``THUDM/CogVideoX-5b``.
+"""
+
+from __future__ import annotations
+
+TRANSFORMER_5B = dict(
+    activation_fn="gelu-approximate",
+    attention_bias=True,
+    attention_head_dim=64,
+    dropout=0.0,
+    flip_sin_to_cos=True,
+    freq_shift=0,
+    in_channels=16,
+    max_text_seq_length=226,
+    norm_elementwise_affine=True,
+    norm_eps=1e-5,
+    num_attention_heads=48,
+    num_layers=42,
+    out_channels=16,
+    patch_size=2,
+    sample_frames=49,
+    sample_height=60,
+    sample_width=90,
+    spatial_interpolation_scale=1.875,
+    temporal_compression_ratio=4,
+    temporal_interpolation_scale=1.0,
+    text_embed_dim=4096,
+    time_embed_dim=512,
+    timestep_activation_fn="silu",
+    use_rotary_positional_embeddings=True,
+    use_learned_positional_embeddings=False,
+)
+
+VAE_5B = dict(
+    act_fn="silu",
+    block_out_channels=(128, 256, 256, 512),
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    force_upcast=True,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=16,
+    layers_per_block=3,
+    norm_eps=1e-6,
+    norm_num_groups=32,
+    sample_height=480,
+    sample_width=720,
+    scaling_factor=0.7,
+    temporal_compression_ratio=4,
+    use_quant_conv=False,
+    use_post_quant_conv=False,
+)
+
+#: google/t5-v1_1-xxl, the encoder CogVideoX-5b ships in ``text_encoder/``.
+T5_XXL = dict(
+    vocab_size=32128,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    feed_forward_proj="gated-gelu",
+    layer_norm_epsilon=1e-6,
+    tie_word_embeddings=False,
+    dropout_rate=0.0,
+)
+
+
+def build_5b_components(device: str = "meta", dtype=None) -> dict:
+    """CogVideoX-5b's text encoder, transformer and VAE with random weights on ``device``.
+
+    On ``"meta"`` (the default) nothing is allocated: use it to count parameters or bytes.
+    On ``"cuda"`` this is the random-weight model the kit's GPU benchmarks time.
+
+    Example:
+        >>> from helpers.architecture import build_5b_components
+        >>> parts = build_5b_components()
+        >>> round(sum(p.numel() for p in parts["transformer"].parameters()) / 1e9, 2)
+        5.57
+    """
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    previous = torch.get_default_dtype()
+    try:
+        if dtype is not None:
+            torch.set_default_dtype(dtype)
+        with torch.device(device):
+            return dict(
+                text_encoder=T5EncoderModel(T5Config(**T5_XXL)),
+                transformer=CogVideoXTransformer3DModel(**TRANSFORMER_5B),
+                vae=AutoencoderKLCogVideoX(**VAE_5B),
+            )
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def parameter_counts_5b() -> dict[str, int]:
+    """Parameters of each CogVideoX-5b component, counted on the meta device (no memory used).
+
+    Example:
+        >>> from helpers.architecture import parameter_counts_5b
+        >>> {k: round(v / 1e9, 3) for k, v in parameter_counts_5b().items()}
+        {'text_encoder': 4.762, 'transformer': 5.57, 'vae': 0.216}
+    """
+    return {name: sum(p.numel() for p in module.parameters()) for name, module in build_5b_components().items()}

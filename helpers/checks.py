@@ -1,0 +1,149 @@
+"""Check a generation request against the model before spending minutes on it.
+
+Errors raise :class:`RequestError` (a ``ValueError``) whose message names the fix;
+requests that run but will not give what the user expects return warnings.
+"""
+
+from __future__ import annotations
+
+#: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
+MAX_PROMPT_TOKENS = 226
+
+
+class RequestError(ValueError):
+    """A generation request the model cannot run; the message says what to use instead."""
+
+
+def model_defaults(pipe) -> dict:
+    """Size, frame count, steps and guidance the loaded model was made for.
+
+    Read from the model's configuration: 480x720, 49 frames for CogVideoX-5b; the small
+    model's own 48x72, 9 frames. 50 steps and guidance 6 for both.
+
+    Example:
+        >>> from helpers import load_pipeline, model_defaults
+        >>> model_defaults(load_pipeline("small"))  # doctest: +SKIP
+        {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 50, 'guidance_scale': 6.0}
+    """
+    cfg = pipe.transformer.config
+    return dict(
+        height=cfg.sample_height * pipe.vae_scale_factor_spatial,
+        width=cfg.sample_width * pipe.vae_scale_factor_spatial,
+        num_frames=cfg.sample_frames,
+        num_inference_steps=50,
+        guidance_scale=6.0,
+    )
+
+
+def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
+    """Latent frames the transformer works on: ``(num_frames - 1) // 4 + 1``.
+
+    Example:
+        >>> from helpers.checks import latent_frames
+        >>> latent_frames(49), latent_frames(24), latent_frames(21)
+        (13, 6, 6)
+    """
+    return (num_frames - 1) // temporal_compression + 1
+
+
+def frames_returned(num_frames: int, temporal_compression: int = 4) -> int:
+    """Frames the pipeline actually returns for ``num_frames``.
+
+    The VAE decodes latent frames in pairs (an odd count keeps one extra first frame), so
+    8N+1 and 8N come back as asked and other counts do not: 13 gives 16, 12 gives 9.
+
+    Example:
+        >>> from helpers.checks import frames_returned
+        >>> [frames_returned(n) for n in (49, 24, 13, 12, 21)]
+        [49, 24, 16, 9, 24]
+    """
+    latents = latent_frames(num_frames, temporal_compression)
+    return temporal_compression * latents - (temporal_compression - 1) * (latents % 2)
+
+
+def check_request(
+    pipe,
+    prompt: str,
+    num_frames: int,
+    height: int,
+    width: int,
+    num_inference_steps: int,
+    guidance_scale: float,
+    negative_prompt: str | None = None,
+    **_ignored,
+) -> list[str]:
+    """Check a request for ``pipe``; raise :class:`RequestError` or return warnings (also printed).
+
+    Extra keyword arguments (whatever else you pass to the pipeline) are ignored, so the same
+    dict can be given to both: ``check_request(pipe, **request); pipe(**request)``.
+
+    Example:
+        >>> from helpers import check_request, load_pipeline
+        >>> pipe = load_pipeline("small")
+        >>> check_request(pipe, "a panda", num_frames=24, height=48, width=72,
+        ...               num_inference_steps=50, guidance_scale=6)  # doctest: +ELLIPSIS
+        warning: num_frames=24 ...
+    """
+    native = model_defaults(pipe)
+    trained = native["num_frames"]
+    multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size
+    compression = pipe.vae_scale_factor_temporal
+    warnings: list[str] = []
+
+    if not isinstance(prompt, str):
+        raise RequestError(f"prompt must be a string, got {type(prompt).__name__}.")
+    if not isinstance(num_frames, int) or num_frames < 1:
+        raise RequestError(
+            f"num_frames={num_frames!r}: must be a whole number of at least 1. "
+            f"This model was made for {trained}; 8N+1 counts such as 25 or 17 give faster drafts."
+        )
+    if (num_frames - 1) % 8:
+        latents = latent_frames(num_frames, compression)
+        cheapest = compression * (latents - 1) + 1
+        got = frames_returned(num_frames, compression)
+        below = (num_frames - 1) // 8 * 8 + 1
+        warnings.append(
+            f"num_frames={num_frames} is not 8N+1: the VAE compresses time {compression}x into {latents} latent frames"
+            + (f" (the same work as {cheapest} frames)" if cheapest != num_frames else "")
+            + f" and the pipeline returns {got} frames"
+            + ("" if got == num_frames else f", not {num_frames}")
+            + f". Use {below + 8} or {below} (8N+1, as the model was trained)."
+        )
+    if num_frames > trained:
+        warnings.append(
+            f"num_frames={num_frames} is above the {trained} frames this model was made for: "
+            f"expect broken motion and more memory. Use {trained} or fewer (25 or 17 for drafts)."
+        )
+    for name, value, default in (("height", height, native["height"]), ("width", width, native["width"])):
+        if not isinstance(value, int) or value < multiple or value % multiple:
+            nearest = max(multiple, round(value / multiple) * multiple) if isinstance(value, (int, float)) else default
+            raise RequestError(
+                f"{name}={value!r}: must be a positive multiple of {multiple} "
+                f"({pipe.vae_scale_factor_spatial}x VAE downscaling times patch size "
+                f"{pipe.transformer.config.patch_size}). Use {nearest}, or {default}, the size this model was made for."
+            )
+    if (height, width) != (native["height"], native["width"]):
+        warnings.append(
+            f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
+            "it runs, but quality drops the further you go."
+        )
+    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise RequestError(
+            f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
+        )
+    if guidance_scale < 1:
+        raise RequestError(
+            f"guidance_scale={guidance_scale}: must be at least 1 (1 turns classifier-free guidance off; "
+            "6 is CogVideoX-5b's default)."
+        )
+    for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+        if text:
+            n = len(pipe.tokenizer(text).input_ids)
+            if n > MAX_PROMPT_TOKENS:
+                warnings.append(
+                    f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the rest. "
+                    "Shorten it, keeping what matters at the start."
+                )
+    for w in warnings:
+        print(f"warning: {w}")
+    return warnings

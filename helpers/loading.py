@@ -1,0 +1,323 @@
+"""Choose which CogVideoX model a notebook uses, check it, download it, and load it.
+
+One setting picks the model: an explicit argument, else the ``COGVIDEOX_MODEL``
+environment variable, else an automatic choice (CogVideoX-5b where a CUDA GPU and the
+weights or a download are available, otherwise the small local model).
+Every failure a user can act on raises :class:`ModelLoadError` with the fix in its message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from .environment import GIB, free_disk_bytes, hub_cache_dir
+
+COGVIDEOX_5B = "THUDM/CogVideoX-5b"
+SMALL = "small"
+MODEL_ENV = "COGVIDEOX_MODEL"
+
+#: Files the pipeline needs from a hub repository: configs, the tokenizer, safetensors weights.
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "tokenizer/*"]
+#: Size of CogVideoX-5b's files in DOWNLOAD_PATTERNS when the hub cannot be asked (bf16 safetensors).
+ESTIMATED_5B_DOWNLOAD_BYTES = int(21.5 * 1000**3)
+
+
+class ModelLoadError(RuntimeError):
+    """A model cannot be found, downloaded or loaded; the message says what to do next."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model to load and why.
+
+    ``source`` is a local folder or a hub id; ``reason`` says which setting chose it.
+    """
+
+    source: str
+    reason: str
+
+    @property
+    def is_small(self) -> bool:
+        """True for the kit's small local random-weight model."""
+        return (Path(self.source) / "kit_model.json").exists()
+
+    @property
+    def is_local(self) -> bool:
+        """True when ``source`` is a folder on this machine."""
+        return _looks_like_path(self.source)
+
+    def __str__(self) -> str:
+        label = "small local model (random weights)" if self.is_small else self.source
+        return f"{label}  [{self.reason}]" + (f"\n  folder: {self.source}" if self.is_small else "")
+
+
+def _looks_like_path(source: str) -> bool:
+    """A hub id is ``owner/name``; anything else, or anything that exists here, is a folder."""
+    return source.startswith(("/", ".", "~")) or source.count("/") != 1 or Path(source).exists()
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set: nothing may be downloaded.
+
+    Example:
+        >>> from helpers.loading import hub_offline
+        >>> hub_offline() in (True, False)
+        True
+    """
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    return bool(constants.HF_HUB_OFFLINE) or value.upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def cached_snapshot(repo_id: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local folder of ``repo_id`` in the hub cache, or ``None`` when it is not there.
+
+    Example:
+        >>> from helpers.loading import cached_snapshot
+        >>> cached_snapshot("THUDM/CogVideoX-5b") is None  # nothing downloaded here
+        True
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            repo_id, cache_dir=cache_dir or hub_cache_dir(), local_files_only=True, allow_patterns=DOWNLOAD_PATTERNS
+        )
+    except Exception:  # not cached, or not a valid repo id: either way there is nothing local
+        return None
+    return Path(folder) if (Path(folder) / "model_index.json").exists() else None
+
+
+def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
+    """Decide which model to use: argument, else ``$COGVIDEOX_MODEL``, else automatic.
+
+    ``"small"`` means the kit's small local model (built on first use); anything else is a
+    local folder or a hub id such as ``"THUDM/CogVideoX-5b"``. Automatic picks CogVideoX-5b
+    when a CUDA GPU is present and the weights are cached or can be downloaded, otherwise
+    the small model, and says why.
+
+    Example:
+        >>> from helpers import choose_model
+        >>> print(choose_model("small"))  # doctest: +ELLIPSIS
+        small local model (random weights)  [argument]
+        ...
+    """
+    from .small_model import small_model_path
+
+    if model is not None and str(model).strip():
+        source, reason = str(model), "argument"
+    elif os.environ.get(MODEL_ENV, "").strip():
+        source, reason = os.environ[MODEL_ENV].strip(), f"{MODEL_ENV} environment variable"
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            source, reason = SMALL, "automatic: no CUDA GPU"
+        elif cached_snapshot(COGVIDEOX_5B):
+            source, reason = COGVIDEOX_5B, "automatic: CUDA GPU and the weights are in the hub cache"
+        elif hub_offline():
+            source, reason = SMALL, "automatic: HF_HUB_OFFLINE is set and CogVideoX-5b is not cached"
+        elif free_disk_bytes(hub_cache_dir()) < ESTIMATED_5B_DOWNLOAD_BYTES * 1.1:
+            source, reason = SMALL, "automatic: not enough free disk to download CogVideoX-5b"
+        else:
+            source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
+    if source == SMALL:
+        source = str(small_model_path())
+    elif source.startswith("~"):
+        source = str(Path(source).expanduser())
+    return ModelChoice(source=source, reason=reason)
+
+
+def check_safetensors(path: str | os.PathLike) -> None:
+    """Raise :class:`ModelLoadError` if a ``.safetensors`` file is truncated or corrupt.
+
+    Reads only the header: the file must be exactly as long as the header says.
+
+    Example:
+        >>> from helpers.loading import check_safetensors
+        >>> check_safetensors("model.safetensors")  # doctest: +SKIP
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    redownload = "Delete it and download again (huggingface_hub resumes and re-fetches it), or rebuild the model."
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(f.read(header_len))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{path} is corrupt (not a readable safetensors file: {e}). {redownload}") from None
+    expected = 8 + header_len + end
+    if size != expected:
+        raise ModelLoadError(
+            f"{path} is truncated: {size:,} bytes on disk, {expected:,} expected "
+            f"(an interrupted download or copy). {redownload}"
+        )
+
+
+def check_model_folder(folder: str | os.PathLike) -> Path:
+    """Check a local pipeline folder before loading it; return it as a ``Path``.
+
+    Finds: a missing folder, a missing ``model_index.json``, a missing component folder,
+    a missing shard of a sharded checkpoint, truncated or corrupt ``.safetensors`` files.
+
+    Example:
+        >>> from helpers import check_model_folder, small_model_path
+        >>> check_model_folder(small_model_path()).name  # doctest: +ELLIPSIS
+        'cogvideox-small-...'
+    """
+    folder = Path(folder).expanduser()
+    fix = (
+        f"Download it again (hf download {COGVIDEOX_5B} --local-dir {folder}) "
+        "or use the small local model (MODEL = 'small')."
+    )
+    if not folder.is_dir():
+        raise ModelLoadError(f"Model folder {folder} does not exist. Check the path, or {fix[0].lower()}{fix[1:]}")
+    index = folder / "model_index.json"
+    if not index.exists():
+        raise ModelLoadError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder. {fix}")
+    components = {k: v for k, v in json.loads(index.read_text()).items() if not k.startswith("_")}
+    for name, spec in components.items():
+        if isinstance(spec, list) and spec[0] is not None and not (folder / name).is_dir():
+            raise ModelLoadError(
+                f"Component '{name}' is missing: {folder / name}/ does not exist. "
+                f"Fetch just that part with: hf download {COGVIDEOX_5B} --include '{name}/*' --local-dir {folder}"
+            )
+    for shard_index in folder.glob("*/*.safetensors.index.json"):
+        for shard in set(json.loads(shard_index.read_text())["weight_map"].values()):
+            if not (shard_index.parent / shard).exists():
+                raise ModelLoadError(f"{shard_index.parent / shard} is missing (listed in {shard_index.name}). {fix}")
+    for weights in sorted(folder.glob("*/*.safetensors")):
+        check_safetensors(weights)
+    return folder
+
+
+def _repo_download_bytes(repo_id: str) -> int:
+    """Bytes ``download_model`` will fetch, asked of the hub; an estimate when it cannot be asked."""
+    import fnmatch
+
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().model_info(repo_id, files_metadata=True, timeout=10)
+        return sum(
+            s.size or 0
+            for s in info.siblings
+            if any(fnmatch.fnmatch(s.rfilename, p) for p in DOWNLOAD_PATTERNS)
+        )
+    except Exception:
+        return ESTIMATED_5B_DOWNLOAD_BYTES
+
+
+def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Download a pipeline into the hub cache (with progress bars, resuming a broken download).
+
+    Checks the free disk first and only fetches what the pipeline needs (configs, tokenizer,
+    safetensors). Returns the local folder.
+
+    Example:
+        >>> from helpers import download_model
+        >>> folder = download_model("THUDM/CogVideoX-5b")  # doctest: +SKIP
+    """
+    from huggingface_hub import errors, snapshot_download
+
+    cache_dir = Path(cache_dir or hub_cache_dir())
+    local = cached_snapshot(repo_id, cache_dir)
+    if local is not None:
+        return local
+    if hub_offline():
+        raise ModelLoadError(
+            f"HF_HUB_OFFLINE is set and {repo_id} is not in the hub cache ({cache_dir}). Either download it "
+            f"where there is internet (hf download {repo_id}) and copy the folder here, then set "
+            f"MODEL = '/path/to/folder' (or COGVIDEOX_MODEL); or unset HF_HUB_OFFLINE; "
+            "or use the small local model (MODEL = 'small')."
+        )
+    needed, free = _repo_download_bytes(repo_id), free_disk_bytes(cache_dir)
+    if free < needed * 1.05:
+        raise ModelLoadError(
+            f"Not enough disk to download {repo_id}: it needs {needed / GIB:.1f} GiB, "
+            f"{free / GIB:.1f} GiB are free at {cache_dir}. Free some space, or point the cache at a "
+            "bigger disk (set HF_HOME before starting Python), or use the small local model (MODEL = 'small')."
+        )
+    try:
+        folder = snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=DOWNLOAD_PATTERNS)
+    except errors.GatedRepoError:
+        raise ModelLoadError(
+            f"{repo_id} needs you to accept its licence and log in: open its page on the hub, accept, then run "
+            "`from huggingface_hub import login; login()` (the token stays in your hub config; never paste it into a notebook)."
+        ) from None
+    except errors.RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"{repo_id!r} is not a model on the hub (check the spelling: the 5b is {COGVIDEOX_5B!r}), "
+            "and it is not a folder on this machine either."
+        ) from None
+    except (errors.HfHubHTTPError, OSError) as e:
+        raise ModelLoadError(
+            f"Downloading {repo_id} failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            "Check the connection and run again: the download resumes where it stopped."
+        ) from None
+    return check_model_folder(folder)
+
+
+def default_dtype(choice: ModelChoice):
+    """bf16 on a CUDA GPU (CogVideoX-5b's dtype; fp16 gives black/NaN frames), fp32 on CPU.
+
+    Example:
+        >>> from helpers import choose_model
+        >>> from helpers.loading import default_dtype
+        >>> default_dtype(choose_model("small"))
+        torch.float32
+    """
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+
+
+def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False):
+    """Load a CogVideoX text-to-video pipeline, chosen as :func:`choose_model` says.
+
+    Local folders are checked first (:func:`check_model_folder`); hub ids are taken from the
+    hub cache or downloaded (:func:`download_model`). Loads safetensors only, never remote
+    code. ``torch_dtype`` defaults to bf16 on a GPU and fp32 on CPU. The pipeline stays on the
+    CPU: apply a recipe (:func:`helpers.apply_recipe`) to place it.
+
+    Example:
+        >>> from helpers import load_pipeline
+        >>> pipe = load_pipeline("small")
+        >>> type(pipe).__name__
+        'CogVideoXPipeline'
+    """
+    import torch
+    from diffusers import CogVideoXPipeline
+
+    choice = choose_model(model)
+    print(f"model: {choice}")
+    if choice.is_local:
+        folder = check_model_folder(choice.source)
+    else:
+        folder = download_model(choice.source, cache_dir=cache_dir)
+    kit = json.loads((folder / "kit_model.json").read_text()) if (folder / "kit_model.json").exists() else {}
+    if not kit and not torch.cuda.is_available() and not allow_cpu:
+        raise ModelLoadError(
+            f"{choice.source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
+            "~40 GB of RAM and hours per clip. Use the small local model (MODEL = 'small'), or a GPU "
+            "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
+        )
+    try:
+        pipe = CogVideoXPipeline.from_pretrained(
+            folder, dtype=torch_dtype or default_dtype(choice), use_safetensors=True
+        )
+    except (OSError, ValueError, EnvironmentError) as e:
+        raise ModelLoadError(
+            f"Loading {folder} failed: {str(e).splitlines()[0]}. Run helpers.check_model_folder on it, "
+            "and download again what it names."
+        ) from None
+    pipe.set_progress_bar_config(leave=False)
+    return pipe

@@ -1,0 +1,104 @@
+"""Measure wall time, peak GPU memory and peak host RAM of a block of code.
+
+Example:
+    >>> from helpers import measure
+    >>> with measure("sum") as m:
+    ...     total = sum(range(10**6))
+    >>> m.seconds > 0
+    True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from .environment import GIB
+
+
+@dataclass
+class Measurement:
+    """What :func:`measure` recorded. Memory in GiB; ``peak_vram_gib`` is ``None`` without CUDA."""
+
+    label: str
+    seconds: float = 0.0
+    peak_vram_gib: float | None = None
+    peak_rss_gib: float = 0.0
+
+    def as_dict(self) -> dict:
+        """The record as a plain dict (for JSON sidecars and results files)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return measurements_table([self])
+
+
+def measurements_table(measurements: list[Measurement]) -> str:
+    """Measurements as a small aligned table, one row each (a before/after comparison).
+
+    Example:
+        >>> from helpers.measure import Measurement, measurements_table
+        >>> print(measurements_table([Measurement("a", 1.5, None, 0.5)]))
+        what  seconds  peak VRAM  peak RAM
+        a        1.50          -  0.50 GiB
+    """
+    rows = [("what", "seconds", "peak VRAM", "peak RAM")]
+    for m in measurements:
+        vram = "-" if m.peak_vram_gib is None else f"{m.peak_vram_gib:.2f} GiB"
+        rows.append((m.label, f"{m.seconds:.2f}", vram, f"{m.peak_rss_gib:.2f} GiB"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in rows
+    )
+
+
+@contextmanager
+def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]:
+    """Record wall time, peak CUDA memory (when there is a GPU) and peak host RSS.
+
+    Host RSS is sampled every ``interval`` seconds by a background thread (psutil), so
+    very short spikes can be missed; GPU memory is PyTorch's exact peak of allocated bytes.
+    The record is filled in when the block ends, also when it raises.
+
+    Example:
+        >>> from helpers import measure
+        >>> with measure("generate") as m:
+        ...     video = [0] * 1000
+        >>> print(m)  # doctest: +SKIP
+        what      seconds  peak VRAM  peak RAM
+        generate     0.00          -  0.61 GiB
+    """
+    import psutil
+    import torch
+
+    record = Measurement(label)
+    process = psutil.Process()
+    peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(interval):
+            peak = max(peak, process.memory_info().rss)
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        yield record
+    finally:
+        if cuda:
+            torch.cuda.synchronize()
+            record.peak_vram_gib = torch.cuda.max_memory_allocated() / GIB
+        record.seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        record.peak_rss_gib = max(peak, process.memory_info().rss) / GIB

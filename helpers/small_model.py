@@ -1,0 +1,177 @@
+"""A small local CogVideoX text-to-video model with random weights, built offline.
+
+It uses the same classes as ``THUDM/CogVideoX-5b`` (T5 encoder, ``CogVideoXTransformer3DModel``
+with rotary position embeddings, ``AutoencoderKLCogVideoX`` with 4x temporal compression,
+``CogVideoXDPMScheduler`` with v-prediction) and is saved in the hub repository's folder
+layout, so every loading, offloading and generation call the notebooks teach runs on it
+unchanged. Its weights are random: it proves the code runs, the video is noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: Bump when the architecture below changes, so cached copies are rebuilt.
+SMALL_MODEL_VERSION = 2
+
+#: The scheduler of CogVideoX-5b (``scheduler/scheduler_config.json`` in the hub repository).
+SCHEDULER_CONFIG = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    num_train_timesteps=1000,
+    prediction_type="v_prediction",
+    rescale_betas_zero_snr=True,
+    set_alpha_to_one=True,
+    snr_shift_scale=1.0,
+    steps_offset=0,
+    timestep_spacing="trailing",
+)
+
+# Words the tokenizer knows whole; anything else is spelled out character by character.
+_WORDS = (
+    "a an the and of in on at with to from by is are it its as that this while some few other "
+    "panda pandas red jacket tiny hat sits wooden stool serene bamboo forest fluffy paws strum "
+    "miniature acoustic guitar producing soft melodic tunes nearby gather watching curiously "
+    "clapping rhythm sunlight filters through tall casting gentle glow scene face expressive "
+    "showing concentration joy plays background includes small flowing stream vibrant green "
+    "foliage enhancing peaceful magical atmosphere unique musical performance cat dog bird car "
+    "circle square triangle blue yellow orange purple white black grey dark light moving left "
+    "right up down growing shrinking standing still sky sea beach city street night day sun "
+    "rain snow river mountain flower tree water fire slowly quickly camera video"
+).split()
+
+
+def _tokenizer():
+    from transformers import T5Tokenizer
+
+    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()"
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [(f"▁{w}", -5.0) for w in dict.fromkeys(_WORDS)]
+    vocab += [(c, -10.0) for c in chars] + [(f"▁{c}", -9.0) for c in chars]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=226)
+
+
+def _components(seed: int) -> dict:
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = _tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            feed_forward_proj="gated-gelu",
+            relative_attention_num_buckets=32,
+            relative_attention_max_distance=128,
+            dropout_rate=0.0,
+        )
+    )
+    # 2:3 like 480x720: 48x72 pixels -> 12x18 latents (3 blocks: 4x in space, 4x in time).
+    vae = AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * 3,
+        up_block_types=("CogVideoXUpBlock3D",) * 3,
+        block_out_channels=(16, 32, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        temporal_compression_ratio=4,
+        # VAE tiling splits frames into tiles of half these sizes: 24x40 pixels keeps the
+        # tile overlaps whole latents, so a tiled decode returns exactly 48x72 like an untiled one.
+        sample_height=48,
+        sample_width=80,
+        scaling_factor=0.7,
+    )
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=32,
+        text_embed_dim=32,
+        num_layers=2,
+        sample_width=18,
+        sample_height=12,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=226,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=False,
+    )
+    scheduler = CogVideoXDPMScheduler(**SCHEDULER_CONFIG)
+    return dict(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=scheduler,
+    )
+
+
+def build_small_model(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Write a small random-weight CogVideoX text-to-video pipeline to ``folder``.
+
+    The folder gets the hub repository's layout (``model_index.json``, ``text_encoder/``,
+    ``tokenizer/``, ``transformer/``, ``vae/``, ``scheduler/``) with fp32 safetensors
+    (a few MB). The same seed always gives the same weights. The folder is written
+    atomically: a half-written model is never left behind.
+
+    Example:
+        >>> from helpers import build_small_model
+        >>> from diffusers import CogVideoXPipeline
+        >>> path = build_small_model("/tmp/cogvideox-small")
+        >>> pipe = CogVideoXPipeline.from_pretrained(path)
+    """
+    from diffusers import CogVideoXPipeline
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        CogVideoXPipeline(**_components(seed)).save_pretrained(tmp, safe_serialization=True)
+        (tmp / "kit_model.json").write_text(
+            json.dumps({"kind": "small", "version": SMALL_MODEL_VERSION, "seed": seed}, indent=2)
+        )
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def kit_cache_dir() -> Path:
+    """The kit's cache folder: ``$COGVIDEOX_KIT_CACHE``, else ``~/.cache/cogvideox-kit``.
+
+    Example:
+        >>> from helpers.small_model import kit_cache_dir
+        >>> kit_cache_dir().name
+        'cogvideox-kit'
+    """
+    return Path(os.environ.get("COGVIDEOX_KIT_CACHE", Path.home() / ".cache" / "cogvideox-kit"))
+
+
+def small_model_path(seed: int = 0) -> Path:
+    """The small model's folder in the kit cache, built on first use and reused after.
+
+    Example:
+        >>> from helpers import small_model_path
+        >>> (small_model_path() / "model_index.json").exists()
+        True
+    """
+    folder = kit_cache_dir() / f"cogvideox-small-v{SMALL_MODEL_VERSION}-seed{seed}"
+    if not (folder / "kit_model.json").exists():
+        build_small_model(folder, seed=seed)
+    return folder

@@ -1,0 +1,188 @@
+"""Keep the notebooks and the README in step with their single sources.
+
+- The repository URL lives only in ``pyproject.toml`` ([project.urls] Repository). This script
+  writes it into every notebook's first code cell (the Colab bootstrap) and its Colab badge.
+- Each notebook's title cell is made from its ``metadata.kit`` (title, what you learn) and the
+  measured times in ``media/notebook_times.json``.
+- The README's table of notebooks is written between its ``notebooks:start/end`` markers.
+- Outputs are stripped, except cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares those);
+  ``--refresh-checked`` re-executes the notebooks on the small model to refresh them.
+
+Usage:
+    python scripts/sync_notebooks.py                  # rewrite notebooks and README
+    python scripts/sync_notebooks.py --check          # exit 1 if anything is out of step
+    python scripts/sync_notebooks.py --times outputs/notebook_times.json   # adopt measured times
+    python scripts/sync_notebooks.py --refresh-checked
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+README = ROOT / "README.md"
+TIMES = ROOT / "media" / "notebook_times.json"
+CHECK = "# NBVAL_CHECK_OUTPUT"
+START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+
+BOOTSTRAP = '''\
+# Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
+# optimum-quanto, imageio-ffmpeg) and keeps Colab's own torch. Elsewhere: installs nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib.util, os
+    if importlib.util.find_spec("helpers") is None:
+        import torch
+        KIT = os.environ.get("COGVIDEOX_KIT_SOURCE", "git+{repository}")
+        %pip install -q {{KIT}} "torch=={{torch.__version__}}"
+        importlib.invalidate_caches()
+import helpers
+
+report = helpers.show_environment()'''
+
+
+def repository_url() -> str:
+    """The repository URL, from pyproject.toml (its one definition)."""
+    match = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    if not match:
+        sys.exit("pyproject.toml has no [project.urls] Repository")
+    return match.group(1).rstrip("/")
+
+
+def colab_badge(repository: str, name: str) -> str:
+    path = repository.split("github.com/", 1)[-1]
+    return (
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{name})"
+    )
+
+
+def cost_line(times: dict, name: str) -> str:
+    run = times.get(name)
+    cpu = (
+        f"{run['seconds']:.0f} s for the whole notebook on a {run['machine']} CPU with the small model "
+        f"(measured by `scripts/run_notebooks.py`)"
+        if run
+        else "not measured yet"
+    )
+    return f"**What it costs:** {cpu}. CogVideoX-5b on a GPU: not measured yet."
+
+
+def title_cell(nb, name: str, repository: str, times: dict) -> str:
+    kit = nb.metadata["kit"]
+    return "\n".join(
+        [
+            f"# {kit['title']}",
+            "",
+            colab_badge(repository, name),
+            "",
+            f"**What you will learn:** {kit['learn']}",
+            "",
+            f"**Where it runs:** {kit['hardware']}.",
+            "",
+            cost_line(times, name),
+        ]
+    )
+
+
+def clean(nb) -> None:
+    """Strip outputs (except checked cells), unneeded execution counts and widget state."""
+    nb.metadata.pop("widgets", None)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        cell.metadata.pop("execution", None)
+        if CHECK not in cell.source:
+            cell.outputs = []
+        # nbval compares only cells that show they ran: a fixed count keeps the file stable.
+        cell.execution_count = number if cell.outputs else None
+        for out in cell.outputs:
+            if "execution_count" in out:
+                out["execution_count"] = cell.execution_count
+
+
+def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: bool = False):
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0] = nbformat.v4.new_markdown_cell(title_cell(nb, path.name, repository, times), id=nb.cells[0].get("id"))
+    nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository), id=nb.cells[1].get("id"))
+    if refresh_checked:
+        for cell, outputs in zip(nb.cells, executed_outputs(nb)):
+            if cell.cell_type == "code" and CHECK in cell.source:
+                cell.outputs = outputs
+    clean(nb)
+    return nb
+
+
+def readme_table(notebooks: list[Path], times: dict) -> str:
+    rows = [
+        "| notebook | what you learn | where it runs | time on CPU, small model (measured) |",
+        "|---|---|---|---|",
+    ]
+    for path in notebooks:
+        kit = nbformat.read(path, as_version=4).metadata["kit"]
+        run = times.get(path.name)
+        t = f"{run['seconds']:.0f} s" if run else "not measured yet"
+        rows.append(f"| [`{path.stem}`](notebooks/{path.name}) | {kit['learn']} | {kit['hardware']} | {t} |")
+    return "\n".join(rows)
+
+
+def executed_outputs(nb) -> list:
+    """Run a copy of a notebook on the small model and return each cell's outputs."""
+    import copy
+    import tempfile
+
+    from nbclient import NotebookClient
+
+    nb = copy.deepcopy(nb)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(COGVIDEOX_MODEL="small", COGVIDEOX_OUTPUTS=tmp)
+        NotebookClient(nb, timeout=600, resources={"metadata": {"path": tmp}}).execute()
+    return [cell.get("outputs", []) for cell in nb.cells]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report what is out of step; exit 1 if any")
+    parser.add_argument("--times", type=Path, help="a notebook_times.json written by run_notebooks.py to adopt")
+    parser.add_argument("--refresh-checked", action="store_true", help="re-execute to refresh checked outputs")
+    args = parser.parse_args()
+
+    if args.times:
+        shutil.copyfile(args.times, TIMES)
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    repository = repository_url()
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    stale = []
+    for path in paths:
+        text = nbformat.writes(sync_notebook(path, repository, times, args.refresh_checked)) + "\n"
+        if text != path.read_text():
+            stale.append(str(path.relative_to(ROOT)))
+            if not args.check:
+                path.write_text(text)
+    readme = README.read_text()
+    if START in readme and END in readme:
+        head, rest = readme.split(START, 1)
+        new = f"{head}{START}\n{readme_table(paths, times)}\n{END}{rest.split(END, 1)[1]}"
+        if new != readme:
+            stale.append("README.md")
+            if not args.check:
+                README.write_text(new)
+    if args.check and stale:
+        print("out of step (run python scripts/sync_notebooks.py):", ", ".join(stale))
+        return 1
+    for name in stale:
+        print("updated", name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Recipes, measuring and the environment report on a CPU-only machine."""
+
+import numpy as np
+import pytest
+
+import helpers
+from helpers.environment import EnvironmentReport, _advice
+
+
+def test_cuda_only_recipe_steps_are_skipped_on_cpu_with_a_note(small_pipe, capsys):
+    applied = helpers.apply_recipe(small_pipe, "model_cpu_offload+vae_tiling")
+    assert applied == "vae_tiling"
+    assert small_pipe.vae.use_tiling
+    assert capsys.readouterr().out.strip() == "skipped model_cpu_offload: it needs a CUDA GPU; running on the CPU."
+    small_pipe.vae.disable_tiling()
+
+
+def test_unknown_recipe_step_lists_the_known_ones(small_pipe):
+    with pytest.raises(ValueError, match="unknown recipe step 'cpu_offload'.*model_cpu_offload"):
+        helpers.apply_recipe(small_pipe, "cpu_offload")
+
+
+def test_measure_records_time_and_peak_host_memory():
+    with helpers.measure("baseline") as base:
+        pass
+    with helpers.measure("allocate") as m:
+        block = np.ones(300 * 1024**2 // 8)  # 300 MiB
+        block.sum()
+        del block
+    assert m.seconds > 0 and m.peak_vram_gib is None
+    assert m.peak_rss_gib - base.peak_rss_gib > 0.2
+    table = str(m).splitlines()
+    assert table[0].split() == ["what", "seconds", "peak", "VRAM", "peak", "RAM"]
+    assert table[1].startswith("allocate") and "GiB" in table[1]
+
+
+def test_measure_fills_the_record_even_when_the_block_fails():
+    with pytest.raises(RuntimeError):
+        with helpers.measure("oom") as m:
+            raise RuntimeError("out of memory")
+    assert m.seconds >= 0 and m.peak_rss_gib > 0
+
+
+def test_environment_report_on_cpu(capsys):
+    report = helpers.show_environment()
+    out = capsys.readouterr().out
+    for row in ("torch", "diffusers", "transformers", "accelerate", "torchao", "optimum-quanto", "GPU",
+                "host RAM total / available", "free disk at hub cache", "notebook host"):
+        assert row in out
+    assert report.device == "cpu" and not report.cuda
+    assert "no GPU: the notebooks will use the small local model" in out
+    assert "model: small local model" in out
+
+
+def test_advice_for_a_free_colab_t4():
+    t4 = EnvironmentReport(
+        versions={}, platform="Linux", cuda=True, gpu_name="Tesla T4", compute_capability="7.5", bf16_native=False,
+        vram_total_gib=14.7, vram_free_gib=14.6, host_ram_total_gib=12.7, host_ram_available_gib=11.0,
+        hub_cache="/root/.cache/huggingface/hub", disk_free_gib=20.0, colab=True,
+    )
+    advice = " ".join(_advice(t4))
+    assert "no native bf16" in advice and "fp16 gives black or NaN frames" in advice
+    assert "model CPU offload and VAE tiling" in advice
+    assert "12.7 GiB host RAM: use the low-RAM recipe" in advice
+    assert "download will not fit" in advice
+    assert "no GPU" not in advice
