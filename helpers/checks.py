@@ -79,10 +79,13 @@ def check_request(
 
     Example:
         >>> from helpers import check_request, load_pipeline
-        >>> pipe = load_pipeline("small")
-        >>> check_request(pipe, "a panda", num_frames=24, height=48, width=72,
-        ...               num_inference_steps=50, guidance_scale=6)  # doctest: +ELLIPSIS
-        warning: num_frames=24 ...
+        >>> pipe = load_pipeline("small")  # doctest: +ELLIPSIS
+        model: small local model (random weights)  [argument]
+          folder: ...
+        >>> warnings = check_request(pipe, "a panda", num_frames=24, height=48, width=72,
+        ...                          num_inference_steps=50, guidance_scale=6)  # doctest: +ELLIPSIS
+        warning: num_frames=24 is not 8N+1: ... the pipeline returns 24 frames. Use 25 or 17 (8N+1, ...
+        warning: num_frames=24 is above the 9 frames this model was made for: ...
     """
     native = model_defaults(pipe)
     trained = native["num_frames"]

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import GIB, free_disk_bytes, hub_cache_dir
+from .environment import GIB, LOW_HOST_RAM_GIB, free_disk_bytes, hub_cache_dir
 
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
 SMALL = "small"
@@ -220,7 +220,7 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
     """Download a pipeline into the hub cache (with progress bars, resuming a broken download).
 
     Checks the free disk first and only fetches what the pipeline needs (configs, tokenizer,
-    safetensors). Returns the local folder.
+    safetensors), and notes when host RAM is too small to load it in one go. Returns the local folder.
 
     Example:
         >>> from helpers import download_model
@@ -238,6 +238,14 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
             f"where there is internet (hf download {repo_id}) and copy the folder here, then set "
             f"MODEL = '/path/to/folder' (or COGVIDEOX_MODEL); or unset HF_HUB_OFFLINE; "
             "or use the small local model (MODEL = 'small')."
+        )
+    import psutil
+
+    ram = psutil.virtual_memory().total / GIB
+    if ram < LOW_HOST_RAM_GIB:
+        print(
+            f"note: this machine has {ram:.1f} GiB of host RAM. The download is fine; to load CogVideoX-5b "
+            "use the low-RAM recipe (one component at a time), or the kernel may die while loading."
         )
     needed, free = _repo_download_bytes(repo_id), free_disk_bytes(cache_dir)
     if free < needed * 1.05:
@@ -290,7 +298,9 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
 
     Example:
         >>> from helpers import load_pipeline
-        >>> pipe = load_pipeline("small")
+        >>> pipe = load_pipeline("small")  # doctest: +ELLIPSIS
+        model: small local model (random weights)  [argument]
+          folder: ...
         >>> type(pipe).__name__
         'CogVideoXPipeline'
     """

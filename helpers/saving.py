@@ -3,7 +3,7 @@
 Example:
     >>> from helpers import save_video
     >>> path = save_video(video, request, seed=42)  # doctest: +SKIP
-    >>> path.name
+    >>> path.name  # doctest: +SKIP
     'a-panda-dressed-in-a-001.mp4'
 """
 

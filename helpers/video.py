@@ -22,7 +22,7 @@ def read_video(path: str | os.PathLike) -> tuple[list[np.ndarray], float]:
     Example:
         >>> from helpers import read_video
         >>> frames, fps = read_video("outputs/panda-001.mp4")  # doctest: +SKIP
-        >>> len(frames), frames[0].shape, fps
+        >>> len(frames), frames[0].shape, fps  # doctest: +SKIP
         (49, (480, 720, 3), 8.0)
     """
     import imageio.v2 as imageio
