@@ -6,8 +6,21 @@ requests that run but will not give what the user expects return warnings.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 #: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
 MAX_PROMPT_TOKENS = 226
+
+#: The seed article's prompt, CogVideoX-5b's example.
+PANDA_PROMPT = (
+    "A panda, dressed in a small, red jacket and a tiny hat, sits on a wooden stool in a serene bamboo forest. "
+    "The panda's fluffy paws strum a miniature acoustic guitar, producing soft, melodic tunes. Nearby, a few other "
+    "pandas gather, watching curiously and some clapping in rhythm. Sunlight filters through the tall bamboo, "
+    "casting a gentle glow on the scene. The panda's face is expressive, showing concentration and joy as it plays. "
+    "The background includes a small, flowing stream and vibrant green foliage, enhancing the peaceful and magical "
+    "atmosphere of this unique musical performance."
+)
 
 
 class RequestError(ValueError):
@@ -15,23 +28,31 @@ class RequestError(ValueError):
 
 
 def model_defaults(pipe) -> dict:
-    """Size, frame count, steps and guidance the loaded model was made for.
+    """Prompt, size, frame count, steps and guidance the loaded model was made for.
 
-    Read from the model's configuration: 480x720, 49 frames for CogVideoX-5b; the small
-    model's own 48x72, 9 frames. 50 steps and guidance 6 for both.
+    Size and frames come from the model's configuration (480x720, 49 frames for CogVideoX-5b;
+    48x72, 9 frames for the kit's models); the kit's own models may set other defaults in
+    ``kit_model.json`` (CogVideoX-nano: 25 steps and a prompt it can draw). Otherwise: the seed
+    article's panda prompt, 50 steps, guidance 6.
 
     Example:
         >>> from helpers import load_pipeline, model_defaults
-        >>> model_defaults(load_pipeline("small"))  # doctest: +SKIP
-        {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 50, 'guidance_scale': 6.0}
+        >>> defaults = model_defaults(load_pipeline("nano"))  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        >>> {k: v for k, v in defaults.items() if k != "prompt"}
+        {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 25, 'guidance_scale': 6.0}
     """
     cfg = pipe.transformer.config
+    marker = Path(str(getattr(pipe, "name_or_path", "") or "")) / "kit_model.json"
+    kit = json.loads(marker.read_text()).get("defaults", {}) if marker.is_file() else {}
     return dict(
+        prompt=kit.get("prompt", PANDA_PROMPT),
         height=cfg.sample_height * pipe.vae_scale_factor_spatial,
         width=cfg.sample_width * pipe.vae_scale_factor_spatial,
         num_frames=cfg.sample_frames,
-        num_inference_steps=50,
-        guidance_scale=6.0,
+        num_inference_steps=kit.get("num_inference_steps", 50),
+        guidance_scale=kit.get("guidance_scale", 6.0),
     )
 
 
@@ -80,7 +101,7 @@ def check_request(
     Example:
         >>> from helpers import check_request, load_pipeline
         >>> pipe = load_pipeline("small")  # doctest: +ELLIPSIS
-        model: small local model (random weights)  [argument]
+        model: small local model (random weights: its videos are noise)  [argument]
           folder: ...
         >>> warnings = check_request(pipe, "a panda", num_frames=24, height=48, width=72,
         ...                          num_inference_steps=50, guidance_scale=6)  # doctest: +ELLIPSIS

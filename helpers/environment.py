@@ -155,7 +155,7 @@ class EnvironmentReport:
 def _advice(r: EnvironmentReport) -> list[str]:
     advice = []
     if not r.cuda:
-        advice.append("no GPU: the notebooks will use the small local model (CogVideoX-5b needs a CUDA GPU).")
+        advice.append("no GPU: the notebooks will use CogVideoX-nano, the kit's tiny trained model (CogVideoX-5b needs a CUDA GPU).")
     else:
         if not r.bf16_native:
             advice.append(

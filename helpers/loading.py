@@ -2,7 +2,7 @@
 
 One setting picks the model: an explicit argument, else the ``COGVIDEOX_MODEL``
 environment variable, else an automatic choice (CogVideoX-5b where a CUDA GPU and the
-weights or a download are available, otherwise the small local model).
+weights or a download are available, otherwise the kit's trained CogVideoX-nano).
 Every failure a user can act on raises :class:`ModelLoadError` with the fix in its message.
 """
 
@@ -17,8 +17,13 @@ from pathlib import Path
 from .environment import GIB, LOW_HOST_RAM_GIB, free_disk_bytes, hub_cache_dir
 
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
-SMALL = "small"
+NANO, SMALL = "nano", "small"
 MODEL_ENV = "COGVIDEOX_MODEL"
+#: What the kit's own local models are, as ``kit_model.json`` names them.
+KIT_MODEL_LABELS = {
+    "nano": "CogVideoX-nano (trained on synthetic shapes; 48x72, 9 frames)",
+    "small": "small local model (random weights: its videos are noise)",
+}
 
 #: Files the pipeline needs from a hub repository: configs, the tokenizer, safetensors weights.
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "tokenizer/*"]
@@ -41,9 +46,9 @@ class ModelChoice:
     reason: str
 
     @property
-    def is_small(self) -> bool:
-        """True for the kit's small local random-weight model."""
-        return (Path(self.source) / "kit_model.json").exists()
+    def kit_model(self) -> str | None:
+        """``"nano"`` or ``"small"`` for the kit's own local models, else ``None``."""
+        return kit_model_kind(self.source)
 
     @property
     def is_local(self) -> bool:
@@ -51,8 +56,22 @@ class ModelChoice:
         return _looks_like_path(self.source)
 
     def __str__(self) -> str:
-        label = "small local model (random weights)" if self.is_small else self.source
-        return f"{label}  [{self.reason}]" + (f"\n  folder: {self.source}" if self.is_small else "")
+        if self.kit_model:
+            return f"{KIT_MODEL_LABELS[self.kit_model]}  [{self.reason}]\n  folder: {self.source}"
+        return f"{self.source}  [{self.reason}]"
+
+
+def kit_model_kind(folder: str | os.PathLike) -> str | None:
+    """``"nano"`` or ``"small"`` when ``folder`` holds one of the kit's own models, else ``None``.
+
+    Example:
+        >>> from helpers import small_model_path
+        >>> from helpers.loading import kit_model_kind
+        >>> kit_model_kind(small_model_path()), kit_model_kind("THUDM/CogVideoX-5b")
+        ('small', None)
+    """
+    marker = Path(folder) / "kit_model.json"
+    return json.loads(marker.read_text())["kind"] if marker.is_file() else None
 
 
 def _looks_like_path(source: str) -> bool:
@@ -96,17 +115,19 @@ def cached_snapshot(repo_id: str, cache_dir: str | os.PathLike | None = None) ->
 def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
     """Decide which model to use: argument, else ``$COGVIDEOX_MODEL``, else automatic.
 
-    ``"small"`` means the kit's small local model (built on first use); anything else is a
-    local folder or a hub id such as ``"THUDM/CogVideoX-5b"``. Automatic picks CogVideoX-5b
-    when a CUDA GPU is present and the weights are cached or can be downloaded, otherwise
-    the small model, and says why.
+    ``"nano"`` is CogVideoX-nano, shipped with the kit (trained on synthetic shapes);
+    ``"small"`` the random-weight small model (built on first use, for plumbing); anything
+    else is a local folder or a hub id such as ``"THUDM/CogVideoX-5b"``. Automatic picks
+    CogVideoX-5b when a CUDA GPU is present and the weights are cached or can be downloaded,
+    otherwise CogVideoX-nano, and says why.
 
     Example:
         >>> from helpers import choose_model
-        >>> print(choose_model("small"))  # doctest: +ELLIPSIS
-        small local model (random weights)  [argument]
-        ...
+        >>> print(choose_model("nano"))  # doctest: +ELLIPSIS
+        CogVideoX-nano (trained on synthetic shapes; 48x72, 9 frames)  [argument]
+          folder: ...cogvideox-nano
     """
+    from .nano import nano_available, nano_model_path
     from .small_model import small_model_path
 
     if model is not None and str(model).strip():
@@ -117,16 +138,20 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
         import torch
 
         if not torch.cuda.is_available():
-            source, reason = SMALL, "automatic: no CUDA GPU"
+            source, reason = NANO, "automatic: no CUDA GPU"
         elif cached_snapshot(COGVIDEOX_5B):
             source, reason = COGVIDEOX_5B, "automatic: CUDA GPU and the weights are in the hub cache"
         elif hub_offline():
-            source, reason = SMALL, "automatic: HF_HUB_OFFLINE is set and CogVideoX-5b is not cached"
+            source, reason = NANO, "automatic: HF_HUB_OFFLINE is set and CogVideoX-5b is not cached"
         elif free_disk_bytes(hub_cache_dir()) < ESTIMATED_5B_DOWNLOAD_BYTES * 1.1:
-            source, reason = SMALL, "automatic: not enough free disk to download CogVideoX-5b"
+            source, reason = NANO, "automatic: not enough free disk to download CogVideoX-5b"
         else:
             source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
-    if source == SMALL:
+    if source == NANO and not nano_available():
+        source, reason = SMALL, reason + " (CogVideoX-nano's weights are missing: using the random small model)"
+    if source == NANO:
+        source = str(nano_model_path())
+    elif source == SMALL:
         source = str(small_model_path())
     elif source.startswith("~"):
         source = str(Path(source).expanduser())
@@ -176,7 +201,7 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder).expanduser()
     fix = (
         f"Download it again (hf download {COGVIDEOX_5B} --local-dir {folder}) "
-        "or use the small local model (MODEL = 'small')."
+        "or use the kit's CogVideoX-nano (MODEL = 'nano')."
     )
     if not folder.is_dir():
         raise ModelLoadError(f"Model folder {folder} does not exist. Check the path, or {fix[0].lower()}{fix[1:]}")
@@ -237,7 +262,7 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
             f"HF_HUB_OFFLINE is set and {repo_id} is not in the hub cache ({cache_dir}). Either download it "
             f"where there is internet (hf download {repo_id}) and copy the folder here, then set "
             f"MODEL = '/path/to/folder' (or COGVIDEOX_MODEL); or unset HF_HUB_OFFLINE; "
-            "or use the small local model (MODEL = 'small')."
+            "or use the kit's CogVideoX-nano (MODEL = 'nano')."
         )
     import psutil
 
@@ -252,7 +277,7 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
         raise ModelLoadError(
             f"Not enough disk to download {repo_id}: it needs {needed / GIB:.1f} GiB, "
             f"{free / GIB:.1f} GiB are free at {cache_dir}. Free some space, or point the cache at a "
-            "bigger disk (set HF_HOME before starting Python), or use the small local model (MODEL = 'small')."
+            "bigger disk (set HF_HOME before starting Python), or use the kit's CogVideoX-nano (MODEL = 'nano')."
         )
     try:
         folder = snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=DOWNLOAD_PATTERNS)
@@ -299,7 +324,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     Example:
         >>> from helpers import load_pipeline
         >>> pipe = load_pipeline("small")  # doctest: +ELLIPSIS
-        model: small local model (random weights)  [argument]
+        model: small local model (random weights: its videos are noise)  [argument]
           folder: ...
         >>> type(pipe).__name__
         'CogVideoXPipeline'
@@ -313,11 +338,10 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
         folder = check_model_folder(choice.source)
     else:
         folder = download_model(choice.source, cache_dir=cache_dir)
-    kit = json.loads((folder / "kit_model.json").read_text()) if (folder / "kit_model.json").exists() else {}
-    if not kit and not torch.cuda.is_available() and not allow_cpu:
+    if not kit_model_kind(folder) and not torch.cuda.is_available() and not allow_cpu:
         raise ModelLoadError(
             f"{choice.source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
-            "~40 GB of RAM and hours per clip. Use the small local model (MODEL = 'small'), or a GPU "
+            "~40 GB of RAM and hours per clip. Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
             "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
         )
     try:

@@ -25,7 +25,7 @@ def apply_recipe(pipe, recipe: str) -> str:
     Example:
         >>> from helpers import apply_recipe, load_pipeline
         >>> pipe = load_pipeline("small")  # doctest: +ELLIPSIS
-        model: small local model (random weights)  [argument]
+        model: small local model (random weights: its videos are noise)  [argument]
           folder: ...
         >>> apply_recipe(pipe, "model_cpu_offload+vae_tiling")  # on a CPU-only machine
         skipped model_cpu_offload: it needs a CUDA GPU; running on the CPU.

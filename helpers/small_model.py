@@ -47,12 +47,13 @@ _WORDS = (
 ).split()
 
 
-def _tokenizer():
+def _tokenizer(words=_WORDS):
+    """A T5 tokenizer (Unigram, as transformers' T5Tokenizer needs) knowing ``words`` whole."""
     from transformers import T5Tokenizer
 
     chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()"
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    vocab += [(f"▁{w}", -5.0) for w in dict.fromkeys(_WORDS)]
+    vocab += [(f"▁{w}", -5.0) for w in dict.fromkeys(words)]
     vocab += [(c, -10.0) for c in chars] + [(f"▁{c}", -9.0) for c in chars]
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=226)
 

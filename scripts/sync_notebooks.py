@@ -4,9 +4,10 @@
   writes it into every notebook's first code cell (the Colab bootstrap) and its Colab badge.
 - Each notebook's title cell is made from its ``metadata.kit`` (title, what you learn) and the
   measured times in ``media/notebook_times.json``.
-- The README's table of notebooks is written between its ``notebooks:start/end`` markers.
+- The README's table of notebooks is written between its ``notebooks:start/end`` markers, and
+  CogVideoX-nano's measured accuracy (``media/nano_eval.json``) between ``nano:start/end``.
 - Outputs are stripped, except cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares those);
-  ``--refresh-checked`` re-executes the notebooks on the small model to refresh them.
+  ``--refresh-checked`` re-executes the notebooks on CogVideoX-nano to refresh them.
 
 Usage:
     python scripts/sync_notebooks.py                  # rewrite notebooks and README
@@ -33,6 +34,7 @@ README = ROOT / "README.md"
 TIMES = ROOT / "media" / "notebook_times.json"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+NANO_EVAL = ROOT / "media" / "nano_eval.json"
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -67,15 +69,29 @@ def colab_badge(repository: str, name: str) -> str:
     )
 
 
-def cost_line(times: dict, name: str) -> str:
+def gpu_cost(bench: str | None) -> str:
+    """The GPU figures a notebook's recipe measured (scripts/bench_*.py), or say there are none."""
+    if not bench or not (ROOT / bench).exists():
+        return "CogVideoX-5b on a GPU: not measured yet (no T4 here either)."
+    b = json.loads((ROOT / bench).read_text())
+    return (
+        f"CogVideoX-5b on an {b['gpu'].replace('NVIDIA ', '')}, measured with its full-size architecture and "
+        f"**random weights** (values change neither time nor memory; `{bench}`): {b['generate_s']:.0f} s to generate "
+        f"{b['frames_returned']} frames at {b['frame_size'][0]}x{b['frame_size'][1]} ({b['median_step_s']:.2f} s per step), "
+        f"{b['peak_vram_gib']:.1f} GiB peak VRAM, {b['peak_rss_gib']:.1f} GiB peak host RAM with `{b['recipe']}`. "
+        "A T4 is not measured (none here)."
+    )
+
+
+def cost_line(times: dict, name: str, bench: str | None = None) -> str:
     run = times.get(name)
     cpu = (
-        f"{run['seconds']:.0f} s for the whole notebook on a {run['machine']} CPU with the small model "
+        f"{run['seconds']:.0f} s for the whole notebook on a {run['machine']} CPU with CogVideoX-nano "
         f"(measured by `scripts/run_notebooks.py`)"
         if run
         else "not measured yet"
     )
-    return f"**What it costs:** {cpu}. CogVideoX-5b on a GPU: not measured yet."
+    return f"**What it costs:** {cpu}. {gpu_cost(bench)}"
 
 
 def title_cell(nb, name: str, repository: str, times: dict) -> str:
@@ -90,7 +106,7 @@ def title_cell(nb, name: str, repository: str, times: dict) -> str:
             "",
             f"**Where it runs:** {kit['hardware']}.",
             "",
-            cost_line(times, name),
+            cost_line(times, name, kit.get("gpu_bench")),
         ]
     )
 
@@ -124,7 +140,7 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
 
 def readme_table(notebooks: list[Path], times: dict) -> str:
     rows = [
-        "| notebook | what you learn | where it runs | time on CPU, small model (measured) |",
+        "| notebook | what you learn | where it runs | time on CPU, CogVideoX-nano (measured) |",
         "|---|---|---|---|",
     ]
     for path in notebooks:
@@ -135,8 +151,30 @@ def readme_table(notebooks: list[Path], times: dict) -> str:
     return "\n".join(rows)
 
 
+def nano_table() -> str:
+    record = json.loads(NANO_EVAL.read_text())
+    rows = [
+        f"CogVideoX-nano on its {record['held_out_scenes']} held-out captions (colour/shape/motion combinations never "
+        f"shown in training), each clip judged from its pixels by `helpers.nano.judge`; {record['device']}. "
+        "Written by `python -m helpers.nano curves` to `media/nano_eval.json`.",
+        "",
+        "| steps | guidance | colour right | motion right | seconds per clip |",
+        "|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        rows.append(f"| {r['steps']} | {r['guidance']:g} | {r['colour_accuracy']:.0%} | {r['motion_accuracy']:.0%} | {r['seconds_per_clip']:.1f} |")
+    return "\n".join(rows)
+
+
+def replace_between(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
 def executed_outputs(nb) -> list:
-    """Run a copy of a notebook on the small model and return each cell's outputs."""
+    """Run a copy of a notebook on CogVideoX-nano and return each cell's outputs."""
     import copy
     import tempfile
 
@@ -144,7 +182,7 @@ def executed_outputs(nb) -> list:
 
     nb = copy.deepcopy(nb)
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(COGVIDEOX_MODEL="small", COGVIDEOX_OUTPUTS=tmp)
+        os.environ.update(COGVIDEOX_MODEL="nano", COGVIDEOX_OUTPUTS=tmp)
         NotebookClient(nb, timeout=600, resources={"metadata": {"path": tmp}}).execute()
     return [cell.get("outputs", []) for cell in nb.cells]
 
@@ -169,13 +207,13 @@ def main() -> int:
             if not args.check:
                 path.write_text(text)
     readme = README.read_text()
-    if START in readme and END in readme:
-        head, rest = readme.split(START, 1)
-        new = f"{head}{START}\n{readme_table(paths, times)}\n{END}{rest.split(END, 1)[1]}"
-        if new != readme:
-            stale.append("README.md")
-            if not args.check:
-                README.write_text(new)
+    new = replace_between(readme, START, END, readme_table(paths, times))
+    if NANO_EVAL.exists():
+        new = replace_between(new, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
+    if new != readme:
+        stale.append("README.md")
+        if not args.check:
+            README.write_text(new)
     if args.check and stale:
         print("out of step (run python scripts/sync_notebooks.py):", ", ".join(stale))
         return 1

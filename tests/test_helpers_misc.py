@@ -48,8 +48,8 @@ def test_environment_report_on_cpu(capsys):
                 "host RAM total / available", "free disk at hub cache", "notebook host"):
         assert row in out
     assert report.device == "cpu" and not report.cuda
-    assert "no GPU: the notebooks will use the small local model" in out
-    assert "model: small local model" in out
+    assert "no GPU: the notebooks will use CogVideoX-nano" in out
+    assert "model: CogVideoX-nano" in out
 
 
 def test_advice_for_a_free_colab_t4():

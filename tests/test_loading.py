@@ -54,11 +54,11 @@ def test_choice_argument_beats_environment_beats_automatic(monkeypatch, tmp_path
     assert chosen.source == str(tmp_path) and "COGVIDEOX_MODEL" in chosen.reason
     monkeypatch.delenv("COGVIDEOX_MODEL")
     automatic = choose_model()  # no CUDA here
-    assert automatic.is_small and automatic.reason == "automatic: no CUDA GPU"
+    assert automatic.kit_model == "nano" and automatic.reason == "automatic: no CUDA GPU"
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"does not exist.*small local model"):
+    with pytest.raises(ModelLoadError, match=r"does not exist.*MODEL = 'nano'"):
         load_pipeline(str(tmp_path / "nowhere"))
 
 
@@ -117,7 +117,7 @@ def test_not_enough_disk_for_a_download(monkeypatch, tmp_path):
 
 def test_full_size_model_on_a_cpu_only_machine_is_stopped_before_loading(model_copy):
     (model_copy / "kit_model.json").unlink()  # now it looks like a real downloaded model
-    with pytest.raises(ModelLoadError, match=r"no CUDA GPU.*MODEL = 'small'"):
+    with pytest.raises(ModelLoadError, match=r"no CUDA GPU.*MODEL = 'nano'"):
         load_pipeline(str(model_copy))
 
 
