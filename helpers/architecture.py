@@ -111,3 +111,32 @@ def parameter_counts_5b() -> dict[str, int]:
         {'text_encoder': 4.762, 'transformer': 5.57, 'vae': 0.216}
     """
     return {name: sum(p.numel() for p in module.parameters()) for name, module in build_5b_components().items()}
+
+
+def save_random_5b(folder, device: str = "cuda") -> None:
+    """Save CogVideoX-5b's architecture with random bf16 weights in the hub layout (for GPU benchmarks).
+
+    The folder loads like a download of ``THUDM/CogVideoX-5b`` (sharded safetensors, no
+    ``kit_model.json``); the tokenizer is the kit's small local one. About 21 GB of disk.
+
+    Example:
+        >>> from helpers.architecture import save_random_5b
+        >>> save_random_5b("/tmp/CogVideoX-5b-random")  # doctest: +SKIP
+    """
+    import shutil
+    from pathlib import Path
+
+    import torch
+    from diffusers import CogVideoXDPMScheduler, CogVideoXPipeline
+
+    from .small_model import SCHEDULER_CONFIG, _tokenizer
+
+    folder = Path(folder)
+    parts = build_5b_components(device=device, dtype=torch.bfloat16)
+    pipe = CogVideoXPipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
+    if folder.exists():
+        shutil.rmtree(folder)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    del pipe, parts
+    if device == "cuda":
+        torch.cuda.empty_cache()

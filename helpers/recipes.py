@@ -11,9 +11,38 @@ STEPS = {
     "all_on_gpu": (True, "every component on the GPU: fastest, most VRAM"),
     "model_cpu_offload": (True, "each component moves to the GPU only while it runs (pipe.enable_model_cpu_offload)"),
     "sequential_cpu_offload": (True, "layers stream to the GPU one at a time: least VRAM, slowest"),
+    "group_offload": (True, "T5 and transformer blocks move to the GPU one block at a time (diffusers group offloading)"),
+    "group_offload_streams": (True, "group offloading that copies the next block on a CUDA stream while this one runs"),
+    "layerwise_fp8": (False, "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
     "vae_tiling": (False, "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
+    "vae_small_tiles": (False, "VAE tiling with tiles of a fifth of the height and 2/9 of the width: less decode memory"),
     "vae_slicing": (False, "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
 }
+
+
+def _group_offload(pipe, use_stream: bool) -> None:
+    from diffusers.hooks import apply_group_offloading
+
+    for module in (pipe.text_encoder, pipe.transformer):
+        apply_group_offloading(module, onload_device="cuda", offload_type="block_level", num_blocks_per_group=1,
+                               use_stream=use_stream)
+    pipe.vae.to("cuda")
+
+
+def _small_tiles(pipe) -> None:
+    """Tiles whose overlaps stay whole latents (else a tiled decode changes the frame size)."""
+    cfg = pipe.vae.config
+    height, width = cfg.sample_height // 5, cfg.sample_width * 2 // 9
+    factor = pipe.vae_scale_factor_spatial
+    whole = all(
+        int(tile // factor * (1 - overlap)) * factor == tile - int(tile * overlap)
+        for tile, overlap in ((height, 1 / 6), (width, 1 / 5))
+    ) and height % factor == 0 and width % factor == 0
+    if whole:
+        pipe.vae.enable_tiling(tile_sample_min_height=height, tile_sample_min_width=width)
+    else:
+        print("vae_small_tiles: no smaller tile size fits this VAE; using its default tiles.")
+        pipe.vae.enable_tiling()
 
 
 def apply_recipe(pipe, recipe: str) -> str:
@@ -49,6 +78,12 @@ def apply_recipe(pipe, recipe: str) -> str:
             pipe.enable_model_cpu_offload()
         elif step == "sequential_cpu_offload":
             pipe.enable_sequential_cpu_offload()
+        elif step in ("group_offload", "group_offload_streams"):
+            _group_offload(pipe, use_stream=step.endswith("streams"))
+        elif step == "layerwise_fp8":
+            pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
+        elif step == "vae_small_tiles":
+            _small_tiles(pipe)
         elif step == "vae_tiling":
             pipe.vae.enable_tiling()
         elif step == "vae_slicing":

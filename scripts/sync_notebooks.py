@@ -35,6 +35,7 @@ TIMES = ROOT / "media" / "notebook_times.json"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
 NANO_EVAL = ROOT / "media" / "nano_eval.json"
+MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -166,6 +167,28 @@ def nano_table() -> str:
     return "\n".join(rows)
 
 
+def memory_table() -> str:
+    record = json.loads(MEMORY.read_text())
+    rows = [
+        record["note"] + " Written by `scripts/bench_memory.py` to `media/benchmarks/memory.json`; "
+        "the planner's predictions beside the measurements.",
+        "",
+        "| recipe | GPU | s/step | decode s | 50 steps + decode, s | peak VRAM GiB (planner) | peak host RAM GiB (planner) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        if "error" in r:
+            rows.append(f"| `{r['recipe']}` | failed: {r['error'][:60]} | | | | | |")
+            continue
+        gpu = r["gpu"].replace("NVIDIA ", "") + (f", capped at {r['vram_cap_gib']:g} GiB" if r.get("vram_cap_gib") else "")
+        rows.append(
+            f"| `{r['recipe']}` | {gpu} | {r['step_s']:.2f} | {r['decode_s']:.1f} | {r['end_to_end_50_steps_s']:.0f} | "
+            f"{r['peak_vram_gib']:.1f} ({r.get('predicted_peak_vram_gib', float('nan')):.1f}) | "
+            f"{r['peak_host_rss_gib']:.1f} ({r.get('predicted_peak_host_rss_gib', float('nan')):.1f}) |"
+        )
+    return "\n".join(rows)
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     if start not in text or end not in text:
         return text
@@ -210,6 +233,8 @@ def main() -> int:
     new = replace_between(readme, START, END, readme_table(paths, times))
     if NANO_EVAL.exists():
         new = replace_between(new, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
+    if MEMORY.exists():
+        new = replace_between(new, "<!-- memory:start -->", "<!-- memory:end -->", memory_table())
     if new != readme:
         stale.append("README.md")
         if not args.check:

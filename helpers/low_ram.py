@@ -1,0 +1,109 @@
+"""The low-host-RAM recipe: one component at a time, loaded straight to the GPU, freed after use.
+
+``pipe.enable_model_cpu_offload()`` keeps every weight in host RAM (about 20 GB for
+CogVideoX-5b), more than the free Colab tier's 12.7 GB. This recipe never holds more than one
+component: it encodes the prompt with T5, frees T5, denoises with the transformer, frees it,
+then decodes with the VAE (tiled). Each is loaded with ``device_map`` onto the GPU, so its
+weights do not pass through host RAM as a whole.
+
+Example:
+    >>> from helpers.low_ram import generate_low_ram
+    >>> video = generate_low_ram("THUDM/CogVideoX-5b", prompt="a panda", seed=42)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _free() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def model_folder(model: str | os.PathLike | None = None) -> Path:
+    """The local folder of a model choice (checked; downloaded first when it is a hub id)."""
+    from .loading import check_model_folder, choose_model, download_model
+
+    choice = choose_model(model)
+    print(f"model: {choice}")
+    return check_model_folder(choice.source) if choice.is_local else download_model(choice.source)
+
+
+def generate_low_ram(
+    model: str | os.PathLike | None = None,
+    *,
+    seed: int = 42,
+    device: str | None = None,
+    dtype=None,
+    on_stage: Callable[[str], None] | None = None,
+    callback_on_step_end=None,
+    **request,
+):
+    """Generate a video loading one component at a time; returns float frames (F, H, W, 3).
+
+    ``request`` holds the pipeline arguments (prompt, negative_prompt, num_frames, height, width,
+    num_inference_steps, guidance_scale); missing ones default from the model. ``on_stage`` is
+    called with "encoded", "denoised" and "decoded" as each stage ends (for measuring).
+
+    Example:
+        >>> from helpers.low_ram import generate_low_ram
+        >>> video = generate_low_ram("nano", seed=1, num_inference_steps=10)  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        >>> video.shape
+        (9, 48, 72, 3)
+    """
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from transformers import T5EncoderModel
+
+    from .checks import model_defaults
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
+    folder = model_folder(model)
+    load = dict(dtype=dtype, device_map=device, use_safetensors=True)
+    stage = on_stage or (lambda name: None)
+
+    text_encoder = T5EncoderModel.from_pretrained(folder, subfolder="text_encoder", **load)
+    pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=text_encoder, transformer=None, vae=None, dtype=dtype)
+    pipe.set_progress_bar_config(leave=False)
+    request = {k: v for k, v in request.items() if v is not None}
+    negative = request.pop("negative_prompt", None) or ""
+    guidance = request.get("guidance_scale", 6.0)
+    with torch.no_grad():
+        embeds, negative_embeds = pipe.encode_prompt(
+            request.pop("prompt", None) or "", negative, do_classifier_free_guidance=guidance > 1, device=device
+        )
+    del pipe.text_encoder, pipe, text_encoder
+    _free()
+    stage("encoded")
+
+    transformer = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer", **load)
+    vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae", **load)
+    pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, tokenizer=None, transformer=transformer, vae=vae, dtype=dtype)
+    pipe.set_progress_bar_config(leave=False)
+    request = {**{k: v for k, v in model_defaults(pipe).items() if k != "prompt"}, **request}
+    latents = pipe(
+        prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, output_type="latent",
+        generator=torch.Generator(device=device).manual_seed(seed), callback_on_step_end=callback_on_step_end, **request,
+    ).frames
+    del pipe.transformer, transformer
+    _free()
+    stage("denoised")
+
+    vae.enable_tiling()
+    with torch.no_grad():
+        video = pipe.decode_latents(latents)
+        frames = pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
+    del pipe, vae
+    _free()
+    stage("decoded")
+    return frames

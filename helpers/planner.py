@@ -1,0 +1,250 @@
+"""Which memory recipe fits this machine? Predicted peaks for CogVideoX-5b, before you wait for an OOM.
+
+Peak VRAM is predicted per stage (encode the prompt, denoise, decode) as the weights resident
+on the GPU in that stage plus that stage's working memory:
+
+- weights: counted from CogVideoX-5b's configuration (helpers.architecture, 2 bytes a weight in bf16);
+- denoising working memory grows with the tokens the transformer sees: frames, size, the
+  batch and the classifier-free-guidance batch of two;
+- decoding working memory depends on the decoded area (whole frames, or one tile at a time).
+
+The constants below were measured on an H100 with ``scripts/bench_memory.py``
+(``media/benchmarks/memory.json``; random weights, which change neither time nor memory).
+Speeds are relative to keeping everything on the GPU.
+
+    python -m helpers.planner --vram-gib 15 --ram-gib 12.7
+    python -m helpers.planner --annotate media/benchmarks/memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+GIB = 1024**3
+
+#: Measured constants (H100, bf16, CogVideoX-5b architecture; media/benchmarks/memory.json).
+MEASURED = dict(
+    # GiB per transformer token per video in the denoising batch (CFG doubles the batch):
+    # all_on_gpu at 49x480x720 peaked 2.72 GiB above its resident weights with 2 x 17,776 tokens.
+    denoise_gib_per_token=2.72 / (2 * 17776),
+    # T5 encoding's working memory above its weights.
+    encode_gib=0.51,
+    # VAE decode working memory: one 240x360 tile (the default tiles), a 96x160 tile, whole 480x720 frames.
+    decode_tile_gib=3.81,
+    decode_small_tile_gib=0.83,
+    decode_untiled_gib_per_pixel=14.80 / (480 * 720),
+    # Layerwise fp8 casting keeps this share of the transformer's bf16 bytes (norms and
+    # embeddings stay in bf16, plus one layer cast up at a time).
+    fp8_share=0.574,
+    # Host RAM: the process itself (Python, torch, CUDA), and how much of the largest component
+    # passes through host memory while a component is loaded onto the GPU.
+    host_base_gib=1.63,
+    host_loading_share=0.85,
+    # Group offloading keeps extra host copies of the offloaded weights (pinned ones with streams).
+    host_group_extra_share=0.39,
+    host_group_streams_extra_share=1.0,
+    # fp8 casting happens on the CPU while the bf16 weights are still there.
+    host_fp8_share=1.09,
+    # Speed relative to all_on_gpu+vae_tiling: its end-to-end seconds (50 steps and the decode)
+    # over the recipe's (96.5 / 94.3, 95.1, 107.1, 99.6, 119.2, 200.5, 525.9).
+    speed=dict(all_on_gpu_untiled=1.02, all_on_gpu=1.0, layerwise_fp8=1.0, model_cpu_offload=0.90,
+               low_ram_staged=0.97, group_offload_streams=0.81, sequential_cpu_offload=0.48, group_offload=0.18),
+    # All on an H100, 49x480x720, CFG: seconds per step.
+    h100_step_s=1.824,
+)
+
+#: The recipes the planner knows, fastest family first. Each name works with helpers.apply_recipe,
+#: except low_ram_staged (helpers.low_ram.generate_low_ram).
+RECIPES = (
+    "all_on_gpu+vae_tiling",
+    "layerwise_fp8+all_on_gpu+vae_tiling",
+    "model_cpu_offload+vae_tiling",
+    "low_ram_staged",
+    "group_offload_streams+vae_small_tiles",
+    "group_offload_streams+vae_tiling",
+    "sequential_cpu_offload+vae_tiling",
+    "group_offload+vae_tiling",
+    "all_on_gpu",
+)
+
+
+@lru_cache(maxsize=1)
+def weights_gib() -> dict[str, float]:
+    """CogVideoX-5b's bf16 weight memory per component, counted from its configuration."""
+    from .architecture import parameter_counts_5b
+
+    return {name: count * 2 / GIB for name, count in parameter_counts_5b().items()}
+
+
+def transformer_tokens(num_frames: int = 49, height: int = 480, width: int = 720) -> int:
+    """Tokens CogVideoX-5b's transformer attends over: video patches plus 226 text tokens.
+
+    Example:
+        >>> from helpers.planner import transformer_tokens
+        >>> transformer_tokens(49, 480, 720)
+        17776
+    """
+    latent_frames = (num_frames - 1) // 4 + 1
+    return latent_frames * (height // 16) * (width // 16) + 226
+
+
+@dataclass
+class Prediction:
+    """Predicted peaks and speed of one recipe for one request."""
+
+    recipe: str
+    peak_vram_gib: float
+    peak_host_rss_gib: float
+    relative_speed: float
+    stages: dict[str, float]
+
+    def fits(self, vram_gib: float, ram_gib: float) -> bool:
+        """True when both peaks fit, keeping 5% of VRAM and 10% of host RAM spare."""
+        return self.peak_vram_gib <= 0.95 * vram_gib and self.peak_host_rss_gib <= 0.9 * ram_gib
+
+
+def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
+            guidance_scale: float = 6.0) -> Prediction:
+    """Predict a recipe's peak VRAM, peak host RAM and relative speed for a CogVideoX-5b request.
+
+    Example:
+        >>> from helpers.planner import predict
+        >>> p = predict("model_cpu_offload+vae_tiling")
+        >>> round(p.peak_vram_gib, 1), round(p.peak_host_rss_gib, 1)
+        (13.1, 21.3)
+    """
+    m, w = MEASURED, weights_gib()
+    steps = set(recipe.split("+"))
+    if "low_ram_staged" in steps:
+        steps.add("vae_tiling")  # generate_low_ram always decodes tiled
+    t5, dit, vae = w["text_encoder"], w["transformer"], w["vae"]
+    if "layerwise_fp8" in steps:
+        dit *= m["fp8_share"]
+    cfg = 2 if guidance_scale > 1 else 1
+    denoise = m["denoise_gib_per_token"] * transformer_tokens(num_frames, height, width) * cfg * batch
+    if "vae_small_tiles" in steps:
+        decode = m["decode_small_tile_gib"]
+    elif "vae_tiling" in steps:
+        decode = m["decode_tile_gib"]
+    else:
+        decode = m["decode_untiled_gib_per_pixel"] * height * width
+    decode *= batch if "vae_slicing" not in steps else 1
+
+    total = t5 + dit + vae
+    host = m["host_base_gib"] + total  # every weight held in host RAM: the offloading recipes
+    if steps & {"all_on_gpu", "low_ram_staged"}:
+        resident = dict(encode=t5, denoise=dit + vae, decode=vae) if "low_ram_staged" in steps else \
+            dict(encode=total, denoise=total, decode=total)
+        host = m["host_base_gib"] + m["host_loading_share"] * w["transformer"]
+        if "layerwise_fp8" in steps:
+            host = m["host_base_gib"] + m["host_fp8_share"] * sum(w.values())
+        family = "low_ram_staged" if "low_ram_staged" in steps else "layerwise_fp8" if "layerwise_fp8" in steps \
+            else "all_on_gpu" if steps & {"vae_tiling", "vae_small_tiles"} else "all_on_gpu_untiled"
+    elif "model_cpu_offload" in steps:
+        resident, family = dict(encode=t5, denoise=dit, decode=vae), "model_cpu_offload"
+    elif "sequential_cpu_offload" in steps:
+        resident, family = dict(encode=0.0, denoise=0.0, decode=0.0), "sequential_cpu_offload"
+    elif steps & {"group_offload", "group_offload_streams"}:
+        # diffusers' block-level offloading finds no block list directly under T5EncoderModel,
+        # so T5 moves to the GPU whole; the transformer keeps about two of its 42 blocks there.
+        streams = "group_offload_streams" in steps
+        resident = dict(encode=t5, denoise=2 * dit / 42 + vae, decode=vae)
+        extra = m["host_group_streams_extra_share"] if streams else m["host_group_extra_share"]
+        host += extra * (t5 + w["transformer"])
+        family = "group_offload_streams" if streams else "group_offload"
+    else:
+        raise ValueError(f"the planner does not know recipe {recipe!r}: use one of {', '.join(RECIPES)}")
+    stages = dict(
+        encode=resident["encode"] + m["encode_gib"],
+        denoise=resident["denoise"] + denoise,
+        decode=resident["decode"] + decode,
+    )
+    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
+
+
+def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **request) -> tuple[Prediction | None, str]:
+    """The fastest recipe whose predicted peaks fit, and why; ``None`` when nothing fits.
+
+    fp8 storage changes the numbers the model computes with, so it is only considered with
+    ``allow_fp8=True``.
+
+    Example:
+        >>> from helpers.planner import recommend
+        >>> best, why = recommend(vram_gib=15, ram_gib=12.7)
+        >>> best.recipe
+        'low_ram_staged'
+    """
+    predictions = [predict(r, **request) for r in RECIPES if allow_fp8 or "fp8" not in r]
+    fitting = [p for p in predictions if p.fits(vram_gib, ram_gib)]
+    if not fitting:
+        least = min(predictions, key=lambda p: p.peak_vram_gib)
+        return None, (
+            f"nothing fits {vram_gib:g} GiB VRAM and {ram_gib:g} GiB host RAM for this request; the leanest "
+            f"recipe, {least.recipe}, needs {least.peak_vram_gib:.1f} GiB VRAM and {least.peak_host_rss_gib:.1f} GiB "
+            "RAM. Ask for fewer frames or a smaller size, or use CogVideoX-nano (MODEL = 'nano')."
+        )
+    best = max(fitting, key=lambda p: (p.relative_speed, -RECIPES.index(p.recipe)))
+    ruled_out = [p for p in predictions if p.relative_speed > best.relative_speed and not p.fits(vram_gib, ram_gib)]
+    why = f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:g}, " \
+          f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:g})"
+    if ruled_out:
+        faster = ruled_out[0]
+        why += f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and {faster.peak_host_rss_gib:.1f} GiB RAM"
+    return best, why
+
+
+def annotate(path: Path) -> list[dict]:
+    """Add the planner's predictions to every measured recipe of a benchmark results file."""
+    record = json.loads(path.read_text())
+    for r in record["results"]:
+        if "error" in r:
+            continue
+        p = predict(r["recipe"].split("@")[0], num_frames=r.get("num_frames", 49))
+        r["predicted_peak_vram_gib"] = round(p.peak_vram_gib, 2)
+        r["predicted_peak_host_rss_gib"] = round(p.peak_host_rss_gib, 2)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record["results"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.planner", description=__doc__.splitlines()[0])
+    parser.add_argument("--vram-gib", type=float, help="GPU memory (default: this machine's)")
+    parser.add_argument("--ram-gib", type=float, help="host RAM (default: this machine's)")
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=720)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--annotate", type=Path, help="add predictions to a bench_memory.py results file")
+    args = parser.parse_args(argv)
+    if args.annotate:
+        for r in annotate(args.annotate):
+            print(r["recipe"], r.get("peak_vram_gib"), r.get("predicted_peak_vram_gib"))
+        return 0
+    if args.vram_gib is None or args.ram_gib is None:
+        from .environment import environment_report
+
+        report = environment_report()
+        args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
+        args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
+    request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch)
+    print(f"CogVideoX-5b, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
+          f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM")
+    for r in RECIPES:
+        p = predict(r, **request)
+        print(f"  {r:40} VRAM {p.peak_vram_gib:5.1f} GiB  RAM {p.peak_host_rss_gib:5.1f} GiB  "
+              f"speed x{p.relative_speed:.2f}  {'fits' if p.fits(args.vram_gib, args.ram_gib) else '-'}")
+    best, why = recommend(args.vram_gib, args.ram_gib, **request)
+    print(f"recommended: {why}")
+    if best:
+        print(f"recommended recipe: {best.recipe} predicted_peak_vram_gib={best.peak_vram_gib:.2f} "
+              f"predicted_peak_host_rss_gib={best.peak_host_rss_gib:.2f}")
+    return 0 if best else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
