@@ -179,23 +179,37 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
         >>> best.recipe
         'low_ram_staged'
     """
+    if vram_gib <= 0:
+        return None, "no CUDA GPU: CogVideoX-5b cannot run here; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
     predictions = [predict(r, **request) for r in RECIPES if allow_fp8 or "fp8" not in r]
     fitting = [p for p in predictions if p.fits(vram_gib, ram_gib)]
     if not fitting:
         least = min(predictions, key=lambda p: p.peak_vram_gib)
         return None, (
-            f"nothing fits {vram_gib:g} GiB VRAM and {ram_gib:g} GiB host RAM for this request; the leanest "
+            f"nothing fits {vram_gib:.1f} GiB VRAM and {ram_gib:.1f} GiB host RAM for this request; the leanest "
             f"recipe, {least.recipe}, needs {least.peak_vram_gib:.1f} GiB VRAM and {least.peak_host_rss_gib:.1f} GiB "
             "RAM. Ask for fewer frames or a smaller size, or use CogVideoX-nano (MODEL = 'nano')."
         )
     best = max(fitting, key=lambda p: (p.relative_speed, -RECIPES.index(p.recipe)))
     ruled_out = [p for p in predictions if p.relative_speed > best.relative_speed and not p.fits(vram_gib, ram_gib)]
-    why = f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:g}, " \
-          f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:g})"
+    why = f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:.1f}, " \
+          f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:.1f})"
     if ruled_out:
         faster = ruled_out[0]
         why += f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and {faster.peak_host_rss_gib:.1f} GiB RAM"
     return best, why
+
+
+def benchmark_results() -> dict | None:
+    """The committed GPU measurements (``media/benchmarks/memory.json``) in a checkout; ``None`` elsewhere.
+
+    Example:
+        >>> from helpers.planner import benchmark_results
+        >>> "RANDOM weights" in benchmark_results()["note"]
+        True
+    """
+    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "memory.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def annotate(path: Path) -> list[dict]:

@@ -42,6 +42,8 @@ def test_more_frames_and_size_need_more_memory_and_nothing_fits_a_tiny_machine()
     assert small.peak_vram_gib < big.peak_vram_gib
     best, why = planner.recommend(vram_gib=6, ram_gib=8)
     assert best is None and "nothing fits" in why and "MODEL = 'nano'" in why
+    best, why = planner.recommend(vram_gib=0, ram_gib=64)
+    assert best is None and why.startswith("no CUDA GPU")
 
 
 def test_a_big_gpu_keeps_everything_on_it_and_fp8_only_when_asked():
