@@ -36,6 +36,30 @@ def model_folder(model: str | os.PathLike | None = None) -> Path:
     return check_model_folder(choice.source) if choice.is_local else download_model(choice.source)
 
 
+def config_only_pipeline(model: str | os.PathLike | None = None):
+    """The pipeline's tokenizer, scheduler and configs, with no weights loaded (transformer and VAE on
+    the meta device): enough for :func:`helpers.model_defaults` and :func:`helpers.check_request`.
+
+    Example:
+        >>> from helpers.low_ram import config_only_pipeline
+        >>> pipe = config_only_pipeline("nano")  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        >>> pipe.transformer.device.type, pipe.vae_scale_factor_spatial
+        ('meta', 4)
+    """
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+    folder = model_folder(model)
+    with torch.device("meta"):
+        transformer = CogVideoXTransformer3DModel.from_config(CogVideoXTransformer3DModel.load_config(folder, subfolder="transformer"))
+        vae = AutoencoderKLCogVideoX.from_config(AutoencoderKLCogVideoX.load_config(folder, subfolder="vae"))
+    pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, transformer=transformer, vae=vae)
+    pipe.register_to_config(_name_or_path=str(folder))
+    return pipe
+
+
 def generate_low_ram(
     model: str | os.PathLike | None = None,
     *,

@@ -209,6 +209,33 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
     return best, why
 
 
+def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple[str, str]:
+    """The recipe a notebook should use, and why: yours if set, else the planner's for this machine.
+
+    ``report`` is :func:`helpers.environment_report`'s, ``choice`` :func:`helpers.choose_model`'s.
+    The kit's tiny models need no planning; CogVideoX-5b on a CUDA GPU gets :func:`recommend`'s
+    recipe; without a GPU the seed's recipe stays (its offload step is then skipped).
+
+    Example:
+        >>> import helpers
+        >>> from helpers.planner import choose_recipe
+        >>> report = helpers.environment_report()
+        >>> choose_recipe(report, helpers.choose_model("nano"))[0]  # on a CPU
+        'model_cpu_offload+vae_tiling'
+    """
+    seed = "model_cpu_offload+vae_tiling"
+    if recipe:
+        return recipe, f"recipe {recipe}: set in the parameters cell"
+    if not report.cuda:
+        return seed, f"recipe {seed} (the seed article's): no CUDA GPU, so its offload step will be skipped"
+    if choice.kit_model:
+        return "all_on_gpu", "recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
+    best, why = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, **request)
+    if best is None:
+        raise RuntimeError(why)
+    return best.recipe, f"recipe {why} (helpers.planner)"
+
+
 def benchmark_results() -> dict | None:
     """The committed GPU measurements (``media/benchmarks/memory.json``) in a checkout; ``None`` elsewhere.
 

@@ -1,0 +1,29 @@
+"""Notebook branches CI's CPU would not take on its own, run by changing only the parameters cell."""
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_with_parameters(name, tmp_path, monkeypatch, **parameters):
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+    monkeypatch.setenv("COGVIDEOX_OUTPUTS", str(tmp_path / "videos"))
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
+def test_basic_inference_with_the_low_ram_recipe_saves_a_video(tmp_path, monkeypatch):
+    nb = run_with_parameters("01_basic_inference.ipynb", tmp_path, monkeypatch, RECIPE="low_ram_staged")
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "recipe low_ram_staged: set in the parameters cell" in printed
+    assert "applied: low_ram_staged" in printed
+    sidecars = list((tmp_path / "videos").glob("*.json"))
+    assert len(sidecars) == 1
+    sidecar = json.loads(sidecars[0].read_text())
+    assert sidecar["recipe"] == "low_ram_staged" and sidecar["frames_returned"] == 9
