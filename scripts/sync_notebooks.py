@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -217,8 +216,9 @@ def main() -> int:
     parser.add_argument("--refresh-checked", action="store_true", help="re-execute to refresh checked outputs")
     args = parser.parse_args()
 
-    if args.times:
-        shutil.copyfile(args.times, TIMES)
+    if args.times:  # merge: a run of some notebooks keeps the others' times
+        merged = {**(json.loads(TIMES.read_text()) if TIMES.exists() else {}), **json.loads(args.times.read_text())}
+        TIMES.write_text(json.dumps(merged, indent=2) + "\n")
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     repository = repository_url()
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
