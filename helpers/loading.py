@@ -299,13 +299,29 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
     return check_model_folder(folder)
 
 
-def default_dtype(choice: ModelChoice):
+def model_folder(model: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The checked local folder of the chosen model: a folder as it is, a hub id from the cache or downloaded.
+
+    Prints which model was chosen and why.
+
+    Example:
+        >>> from helpers.loading import model_folder
+        >>> model_folder("nano").name  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        'cogvideox-nano'
+    """
+    choice = choose_model(model)
+    print(f"model: {choice}")
+    return check_model_folder(choice.source) if choice.is_local else download_model(choice.source, cache_dir=cache_dir)
+
+
+def default_dtype():
     """bf16 on a CUDA GPU (CogVideoX-5b's dtype; fp16 gives black/NaN frames), fp32 on CPU.
 
     Example:
-        >>> from helpers import choose_model
         >>> from helpers.loading import default_dtype
-        >>> default_dtype(choose_model("small"))
+        >>> default_dtype()
         torch.float32
     """
     import torch
@@ -332,21 +348,16 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     import torch
     from diffusers import CogVideoXPipeline
 
-    choice = choose_model(model)
-    print(f"model: {choice}")
-    if choice.is_local:
-        folder = check_model_folder(choice.source)
-    else:
-        folder = download_model(choice.source, cache_dir=cache_dir)
+    folder = model_folder(model, cache_dir=cache_dir)
     if not kit_model_kind(folder) and not torch.cuda.is_available() and not allow_cpu:
         raise ModelLoadError(
-            f"{choice.source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
+            f"{folder} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
             "~40 GB of RAM and hours per clip. Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
             "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
         )
     try:
         pipe = CogVideoXPipeline.from_pretrained(
-            folder, dtype=torch_dtype or default_dtype(choice), use_safetensors=True
+            folder, dtype=torch_dtype or default_dtype(), use_safetensors=True
         )
     except (OSError, ValueError, EnvironmentError) as e:
         raise ModelLoadError(

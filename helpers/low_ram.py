@@ -16,7 +16,8 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
-from pathlib import Path
+
+from .loading import model_folder
 
 
 def _free() -> None:
@@ -25,15 +26,6 @@ def _free() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def model_folder(model: str | os.PathLike | None = None) -> Path:
-    """The local folder of a model choice (checked; downloaded first when it is a hub id)."""
-    from .loading import check_model_folder, choose_model, download_model
-
-    choice = choose_model(model)
-    print(f"model: {choice}")
-    return check_model_folder(choice.source) if choice.is_local else download_model(choice.source)
 
 
 def config_only_pipeline(model: str | os.PathLike | None = None):

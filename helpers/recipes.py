@@ -31,19 +31,23 @@ def _group_offload(pipe, use_stream: bool) -> None:
     pipe.vae.to("cuda")
 
 
-class _ChunkedFeedForward(__import__("torch").nn.Module):
-    """Runs a feed-forward on eight slices of the sequence: the same result, an eighth of its
-    intermediate tensors at a time. Measured on CogVideoX-5b: the peak did not move (the peak is
-    elsewhere), so no recipe the planner recommends uses it."""
+def _chunk_feed_forwards(pipe, chunks: int = 8) -> None:
+    """Run each block's feed-forward on ``chunks`` slices of the sequence: the same result, a
+    fraction of its intermediate tensors at a time. Measured on CogVideoX-5b: the peak did not
+    move (it is elsewhere), so no recipe the planner recommends uses it."""
+    import torch
 
-    def __init__(self, ff, chunks: int = 8) -> None:
-        super().__init__()
-        self.ff, self.chunks = ff, chunks
+    class ChunkedFeedForward(torch.nn.Module):
+        def __init__(self, ff) -> None:
+            super().__init__()
+            self.ff = ff
 
-    def forward(self, hidden_states):
-        import torch
+        def forward(self, hidden_states):
+            return torch.cat([self.ff(part) for part in hidden_states.chunk(chunks, dim=1)], dim=1)
 
-        return torch.cat([self.ff(part) for part in hidden_states.chunk(self.chunks, dim=1)], dim=1)
+    for block in pipe.transformer.transformer_blocks:
+        if type(block.ff).__name__ != "ChunkedFeedForward":
+            block.ff = ChunkedFeedForward(block.ff)
 
 
 def _lean_offload(pipe) -> None:
@@ -110,9 +114,7 @@ def apply_recipe(pipe, recipe: str) -> str:
         elif step == "lean_offload":
             _lean_offload(pipe)
         elif step == "ff_chunking":
-            for block in pipe.transformer.transformer_blocks:
-                if not isinstance(block.ff, _ChunkedFeedForward):
-                    block.ff = _ChunkedFeedForward(block.ff)
+            _chunk_feed_forwards(pipe)
         elif step == "layerwise_fp8":
             pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
         elif step == "vae_small_tiles":
