@@ -113,6 +113,27 @@ def parameter_counts_5b() -> dict[str, int]:
     return {name: sum(p.numel() for p in module.parameters()) for name, module in build_5b_components().items()}
 
 
+def random_5b_pipeline(device: str = "cuda", dtype=None):
+    """A ``CogVideoXPipeline`` of CogVideoX-5b's architecture with random weights, built on ``device``.
+
+    bf16 by default. The tokenizer is the kit's small local one (its ids fall inside T5's
+    vocabulary); the scheduler is CogVideoX-5b's. Weights' values change neither time nor memory.
+
+    Example:
+        >>> from helpers.architecture import random_5b_pipeline
+        >>> pipe = random_5b_pipeline("meta")
+        >>> type(pipe).__name__
+        'CogVideoXPipeline'
+    """
+    import torch
+    from diffusers import CogVideoXDPMScheduler, CogVideoXPipeline
+
+    from .small_model import SCHEDULER_CONFIG, _tokenizer
+
+    parts = build_5b_components(device=device, dtype=dtype or torch.bfloat16)
+    return CogVideoXPipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
+
+
 def save_random_5b(folder, device: str = "cuda") -> None:
     """Save CogVideoX-5b's architecture with random bf16 weights in the hub layout (for GPU benchmarks).
 
@@ -127,16 +148,12 @@ def save_random_5b(folder, device: str = "cuda") -> None:
     from pathlib import Path
 
     import torch
-    from diffusers import CogVideoXDPMScheduler, CogVideoXPipeline
-
-    from .small_model import SCHEDULER_CONFIG, _tokenizer
 
     folder = Path(folder)
-    parts = build_5b_components(device=device, dtype=torch.bfloat16)
-    pipe = CogVideoXPipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
+    pipe = random_5b_pipeline(device)
     if folder.exists():
         shutil.rmtree(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
-    del pipe, parts
+    del pipe
     if device == "cuda":
         torch.cuda.empty_cache()

@@ -35,6 +35,8 @@ CHECK = "# NBVAL_CHECK_OUTPUT"
 START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
 NANO_EVAL = ROOT / "media" / "nano_eval.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
+QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
+Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -130,6 +132,10 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
     nb = nbformat.read(path, as_version=4)
     nb.cells[0] = nbformat.v4.new_markdown_cell(title_cell(nb, path.name, repository, times), id=nb.cells[0].get("id"))
     nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository), id=nb.cells[1].get("id"))
+    if QUANTIZATION.exists():  # markdown cells that quote the quantization benchmark
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and Q_START in cell.source:
+                cell.source = replace_between(cell.source, Q_START, Q_END, quantization_table())
     if refresh_checked:
         for cell, outputs in zip(nb.cells, executed_outputs(nb)):
             if cell.cell_type == "code" and CHECK in cell.source:
@@ -188,6 +194,35 @@ def memory_table() -> str:
     return "\n".join(rows)
 
 
+def quantization_table() -> str:
+    """media/benchmarks/quantization.json as a markdown table (README and notebooks 03, 04)."""
+    record = json.loads(QUANTIZATION.read_text())
+    results = record["results"]
+    base = next(r["step_s"] for r in results if r["scheme"] == "bf16" and not r["compiled"])
+    gpu = next(r["gpu"] for r in results if "gpu" in r).replace("NVIDIA ", "")
+    rows = [
+        f"Measured on an {gpu} by `scripts/bench_quantization.py` (`media/benchmarks/quantization.json`, "
+        "chart `media/benchmarks/quantization.png`). " + record["note"],
+        "",
+        "| scheme | compiled | weights GiB | peak VRAM GiB | s/step | vs bf16 eager | compile s | 5b forward error "
+        "| nano PSNR dB | nano captions right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        compiled = r.get("compile_scope") or "no"
+        quality = (f"{r['psnr_db']:.1f}" if r.get("psnr_db") else ("reference" if r["scheme"] == "bf16" else "-"),
+                   f"{r['nano_caption_accuracy']:.0%}" if r.get("nano_caption_accuracy") is not None else "-")
+        if r["step_s"] is None:
+            rows.append(f"| `{r['scheme']}` | {compiled} | {r['error']} | | | | | | {quality[0]} | {quality[1]} |")
+            continue
+        rows.append(
+            f"| `{r['scheme']}` | {compiled} | {r['weights_gib']:.1f} | {r['peak_vram_gib']:.1f} | {r['step_s']:.2f} | "
+            f"{base / r['step_s']:.2f}x | {r.get('compile_s', '-')} | {r['transformer_rel_error']:.1%} | "
+            f"{quality[0]} | {quality[1]} |"
+        )
+    return "\n".join(rows)
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     if start not in text or end not in text:
         return text
@@ -235,6 +270,8 @@ def main() -> int:
         new = replace_between(new, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
     if MEMORY.exists():
         new = replace_between(new, "<!-- memory:start -->", "<!-- memory:end -->", memory_table())
+    if QUANTIZATION.exists():
+        new = replace_between(new, Q_START, Q_END, quantization_table())
     if new != readme:
         stale.append("README.md")
         if not args.check:

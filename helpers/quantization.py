@@ -1,0 +1,165 @@
+"""Quantization schemes by name (torchao and optimum-quanto), what each needs, and what it stores.
+
+The libraries do the work (``torchao.quantization.quantize_``, ``optimum.quanto.quantize`` and
+``freeze``); this module names the schemes the notebooks and ``scripts/bench_quantization.py``
+compare, refuses a scheme the hardware cannot run with a message that says what to use instead,
+and counts the bytes a quantized model really stores.
+
+Example:
+    >>> import torch
+    >>> from helpers.quantization import quantize_model, weight_gib
+    >>> model = torch.nn.Sequential(torch.nn.Linear(256, 256))
+    >>> before = weight_gib(model)
+    >>> quantize_model(model, "torchao_int8_weight_only")
+    >>> round(before / weight_gib(model), 1)  # fp32 -> int8 plus one scale per output channel
+    3.9
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One way to quantize: the library, what it stores and computes, and the hardware it needs."""
+
+    library: str  # "torchao", "quanto" or "" (no quantization)
+    weights: str
+    compute: str
+    needs_fp8: bool = False  # needs a GPU with fp8 matrix units (compute capability 8.9+)
+
+
+SCHEMES: dict[str, Scheme] = {
+    "bf16": Scheme("", "bf16 (fp32 on CPU)", "bf16 (fp32 on CPU)"),
+    "torchao_int8_weight_only": Scheme("torchao", "int8", "bf16: weights widened at each matmul"),
+    "torchao_int8_dynamic": Scheme("torchao", "int8", "int8 matmuls: activations quantized on the fly"),
+    "torchao_fp8_dynamic": Scheme("torchao", "fp8 (e4m3)", "fp8 matmuls: activations quantized on the fly", True),
+    "quanto_qint8": Scheme("quanto", "int8", "bf16: weights widened at each matmul"),
+    "quanto_qfloat8": Scheme("quanto", "fp8 (e4m3)", "bf16: weights widened at each matmul"),
+}
+
+
+class QuantizationError(RuntimeError):
+    """A scheme this machine cannot run, or a name the kit does not know; the message says what to do."""
+
+
+def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
+    """The scheme called ``scheme``, or a :class:`QuantizationError` saying why it cannot run on ``device``.
+
+    Example:
+        >>> from helpers.quantization import check_scheme
+        >>> check_scheme("quanto_qint8").library
+        'quanto'
+        >>> check_scheme("torchao_fp8_dynamic", "cpu")
+        Traceback (most recent call last):
+        ...
+        helpers.quantization.QuantizationError: torchao_fp8_dynamic computes in fp8, which needs a CUDA GPU of compute capability 8.9 or newer (L4, RTX 40xx, H100); this machine has no CUDA GPU. Use torchao_int8_weight_only for the same memory saving on any hardware.
+    """
+    if scheme not in SCHEMES:
+        raise QuantizationError(f"unknown scheme {scheme!r}; the kit knows {', '.join(SCHEMES)}")
+    found = SCHEMES[scheme]
+    if found.needs_fp8:
+        import torch
+
+        if device != "cuda" or not torch.cuda.is_available():
+            have = "this machine has no CUDA GPU"
+        else:
+            major, minor = torch.cuda.get_device_capability()
+            have = "" if (major, minor) >= (8, 9) else (
+                f"this GPU, {torch.cuda.get_device_name()}, has compute capability {major}.{minor}")
+        if have:
+            raise QuantizationError(
+                f"{scheme} computes in fp8, which needs a CUDA GPU of compute capability 8.9 or newer "
+                f"(L4, RTX 40xx, H100); {have}. Use torchao_int8_weight_only for the same memory saving "
+                "on any hardware."
+            )
+    return found
+
+
+def quantize_model(model, scheme: str, device: str = "cpu") -> None:
+    """Quantize ``model``'s linear layers in place with ``scheme`` (one of :data:`SCHEMES`).
+
+    torchao: ``quantize_(model, <Config>())``. Quanto: ``quantize(model, weights=...)`` then
+    ``freeze(model)``, which replaces the full-precision weights by the quantized ones.
+
+    Example:
+        >>> import torch
+        >>> from helpers.quantization import quantize_model
+        >>> model = torch.nn.Sequential(torch.nn.Linear(64, 64))
+        >>> quantize_model(model, "quanto_qint8")
+        >>> type(model[0].weight).__name__
+        'WeightQBytesTensor'
+    """
+    found = check_scheme(scheme, device)
+    if found.library == "torchao":
+        from torchao import quantization as ao
+
+        config = {
+            "torchao_int8_weight_only": ao.Int8WeightOnlyConfig,
+            "torchao_int8_dynamic": ao.Int8DynamicActivationInt8WeightConfig,
+            "torchao_fp8_dynamic": ao.Float8DynamicActivationFloat8WeightConfig,
+        }[scheme]()
+        ao.quantize_(model, config, filter_fn=_int8_matmul_fits if scheme == "torchao_int8_dynamic" else None)
+    elif found.library == "quanto":
+        from optimum import quanto
+
+        quanto.quantize(model, weights=quanto.qint8 if scheme == "quanto_qint8" else quanto.qfloat8)
+        quanto.freeze(model)
+
+
+def _int8_matmul_fits(module, name: str) -> bool:
+    """Linear layers whose inputs have enough rows for int8 matmuls (torch._int_mm needs more than 16).
+
+    CogVideoX's timestep-conditioning layers (``time_embedding``, each block's ``norm1``/``norm2``
+    and ``norm_out``) see one row per CFG branch: under torch.compile they fail with "self.size(0)
+    needs to be greater than 16", so int8 dynamic leaves them in bf16 (14% of the transformer's linear weights).
+    """
+    import torch
+
+    return isinstance(module, torch.nn.Linear) and not any(part in name for part in ("norm", "time_embedding"))
+
+
+def stored_bytes(tensor) -> int:
+    """Bytes ``tensor`` stores; quantized tensors (torchao, Quanto) count their int8/fp8 data and scales.
+
+    Example:
+        >>> import torch
+        >>> from helpers.quantization import stored_bytes
+        >>> stored_bytes(torch.zeros(10, dtype=torch.bfloat16))
+        20
+    """
+    if hasattr(tensor, "__tensor_flatten__"):
+        return sum(stored_bytes(getattr(tensor, name)) for name in tensor.__tensor_flatten__()[0])
+    return tensor.numel() * tensor.element_size()
+
+
+def weight_gib(module) -> float:
+    """GiB of weights ``module`` stores (parameters and buffers), counted as :func:`stored_bytes`.
+
+    Example:
+        >>> import torch
+        >>> from helpers.quantization import weight_gib
+        >>> weight_gib(torch.nn.Linear(1024, 1024, bias=False)) * 2**30 == 1024 * 1024 * 4
+        True
+    """
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(stored_bytes(t) for t in tensors) / 2**30
+
+
+def psnr_db(reference, other) -> float:
+    """Peak signal-to-noise ratio in dB of ``other`` against ``reference`` (arrays of pixels in 0..1).
+
+    Above ~40 dB the difference is invisible; ~30 dB shows on close inspection; below ~20 dB
+    it is another picture. Identical inputs give ``inf``.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.quantization import psnr_db
+        >>> round(psnr_db(np.zeros(4), np.full(4, 0.1)), 1)
+        20.0
+    """
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(reference, dtype=np.float64) - np.asarray(other, dtype=np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))

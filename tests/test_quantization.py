@@ -1,0 +1,73 @@
+"""Quantization schemes on CogVideoX-nano (CPU), their messages, and the committed GPU benchmark file."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import helpers
+from helpers.quantization import SCHEMES, QuantizationError, check_scheme, quantize_model, weight_gib
+
+RESULTS = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "quantization.json"
+CPU_SCHEMES = [name for name, s in SCHEMES.items() if s.library and not s.needs_fp8]
+
+
+@pytest.fixture(scope="module")
+def nano_transformer():
+    return helpers.load_pipeline("nano").transformer
+
+
+def transformer_inputs(transformer):
+    g = torch.Generator().manual_seed(0)
+    c = transformer.config
+    return dict(
+        hidden_states=torch.randn(2, 3, c.in_channels, c.sample_height, c.sample_width, generator=g),
+        encoder_hidden_states=torch.randn(2, c.max_text_seq_length, c.text_embed_dim, generator=g),
+        timestep=torch.tensor([500, 500]),
+        return_dict=False,
+    )
+
+
+@pytest.mark.parametrize("scheme", CPU_SCHEMES)
+def test_each_cpu_scheme_shrinks_the_weights_and_keeps_the_output_close(nano_transformer, scheme):
+    model = copy.deepcopy(nano_transformer)
+    inputs = transformer_inputs(model)
+    with torch.no_grad():
+        reference = model(**inputs)[0]
+        before = weight_gib(model)
+        quantize_model(model, scheme)
+        out = model(**inputs)[0]
+    assert weight_gib(model) < 0.6 * before  # fp32 -> 8 bits, plus scales and the layers left in fp32
+    assert torch.isfinite(out).all()
+    assert float((out - reference).norm() / reference.norm()) < 0.1
+
+
+def test_int8_dynamic_leaves_the_timestep_layers_in_full_precision(nano_transformer):
+    model = copy.deepcopy(nano_transformer)
+    quantize_model(model, "torchao_int8_dynamic")
+    assert type(model.transformer_blocks[0].norm1.linear.weight) is torch.nn.Parameter
+    assert type(model.time_embedding.linear_1.weight) is torch.nn.Parameter
+    assert type(model.transformer_blocks[0].ff.net[0].proj.weight) is not torch.nn.Parameter
+
+
+def test_fp8_on_a_machine_without_fp8_says_what_to_use_instead():
+    with pytest.raises(QuantizationError, match="compute capability 8.9.*Use torchao_int8_weight_only"):
+        check_scheme("torchao_fp8_dynamic", "cpu")
+    with pytest.raises(QuantizationError, match="unknown scheme 'int8wo'; the kit knows bf16, torchao_int8_weight_only"):
+        check_scheme("int8wo")
+
+
+def test_benchmark_file_has_every_scheme_and_the_fields_the_notebooks_quote():
+    record = json.loads(RESULTS.read_text())
+    assert "RANDOM weights" in record["note"]
+    rows = record["results"]
+    assert {r["scheme"] for r in rows} == set(SCHEMES)
+    for r in rows:
+        assert {"scheme", "compiled", "gpu", "weights_gib", "peak_vram_gib", "step_s", "psnr_db"} <= set(r)
+        assert (r["step_s"] is None) == ("error" in r), r  # a row is measured or says why not
+    bf16 = next(r for r in rows if r["scheme"] == "bf16" and not r["compiled"])
+    for r in rows:
+        if r["scheme"] != "bf16" and r["weights_gib"] is not None:
+            assert r["weights_gib"] < 0.6 * bf16["weights_gib"], r  # what quantizing T5 + transformer buys
