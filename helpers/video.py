@@ -101,6 +101,30 @@ def frame_strip(video, count: int = 6, height: int = 96):
     return strip
 
 
+def side_by_side(videos: dict, count: int = 6, height: int = 72):
+    """A figure of frame strips, one row per video with its label: compare runs at a glance.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.video import side_by_side
+        >>> figure = side_by_side({"before": np.zeros((9, 48, 72, 3)), "after": np.ones((9, 48, 72, 3))}, count=3)
+        >>> len(figure.axes)
+        2
+    """
+    from matplotlib.figure import Figure
+
+    strips = {label: frame_strip(video, count, height) for label, video in videos.items()}
+    width = max(strip.size[0] for strip in strips.values())
+    figure = Figure(figsize=(width / 100 + 0.4, (height / 100 + 0.3) * len(strips)), dpi=100)
+    for row, (label, strip) in enumerate(strips.items()):
+        ax = figure.add_subplot(len(strips), 1, row + 1)
+        ax.imshow(strip)
+        ax.set_title(label, loc="left", fontsize=9)
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
 def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int = 288) -> str:
     """An HTML ``<video>`` tag with the clip embedded as a base64 H.264 mp4.
 
