@@ -102,15 +102,20 @@ def frame_strip(video, count: int = 6, height: int = 96):
 
 
 def side_by_side(videos: dict, count: int = 6, height: int = 72):
-    """A figure of frame strips, one row per video with its label: compare runs at a glance.
+    """Frame strips of several videos, one row per video with its label: compare runs at a glance.
+
+    Returns a PNG image that notebooks show as a cell's result (and GitHub renders).
 
     Example:
         >>> import numpy as np
         >>> from helpers.video import side_by_side
-        >>> figure = side_by_side({"before": np.zeros((9, 48, 72, 3)), "after": np.ones((9, 48, 72, 3))}, count=3)
-        >>> len(figure.axes)
-        2
+        >>> picture = side_by_side({"before": np.zeros((9, 48, 72, 3)), "after": np.ones((9, 48, 72, 3))}, count=3)
+        >>> picture.data[:4]
+        b'\\x89PNG'
     """
+    import io
+
+    from IPython.display import Image
     from matplotlib.figure import Figure
 
     strips = {label: frame_strip(video, count, height) for label, video in videos.items()}
@@ -122,7 +127,9 @@ def side_by_side(videos: dict, count: int = 6, height: int = 72):
         ax.set_title(label, loc="left", fontsize=9)
         ax.axis("off")
     figure.tight_layout()
-    return figure
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Image(data=buffer.getvalue(), format="png")
 
 
 def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int = 288) -> str:
