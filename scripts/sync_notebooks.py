@@ -76,6 +76,21 @@ def gpu_cost(bench: str | None) -> str:
     if not bench or not (ROOT / bench).exists():
         return "CogVideoX-5b on a GPU: not measured yet (no T4 here either)."
     b = json.loads((ROOT / bench).read_text())
+    if "results" in b:  # the quantization benchmark: the unquantized run, the smallest and the fastest
+        done = [r for r in b["results"] if r["step_s"] is not None]
+        base = next(r for r in done if r["scheme"] == "bf16" and not r["compiled"])
+        small = min((r for r in done if not r["compiled"]), key=lambda r: (r["peak_vram_gib"], r["step_s"]))
+        fast = min(done, key=lambda r: r["step_s"])
+
+        def say(r):
+            how = f" + compiled ({r['compile_scope']})" if r["compiled"] else ""
+            return f"`{r['scheme']}`{how} {r['step_s']:.2f} s per step, {r['peak_vram_gib']:.1f} GiB peak VRAM"
+
+        return (
+            f"CogVideoX-5b (49x480x720) on an {base['gpu'].replace('NVIDIA ', '')}, measured with its full-size "
+            f"architecture and **random weights** (`{bench}`): unquantized {say(base)}; smallest in eager mode {say(small)}; "
+            f"fastest {say(fast)}. The full table is below. A T4 is not measured (none here)."
+        )
     return (
         f"CogVideoX-5b on an {b['gpu'].replace('NVIDIA ', '')}, measured with its full-size architecture and "
         f"**random weights** (values change neither time nor memory; `{bench}`): {b['generate_s']:.0f} s to generate "
