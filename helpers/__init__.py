@@ -23,7 +23,7 @@ from .recipes import apply_recipe
 from .saving import outputs_dir, save_video
 from .small_model import build_small_model, small_model_path
 from .video import frame_strip, read_video, show_video, side_by_side
-from . import low_ram, nano, planner, quantization  # noqa: E402  (modules the notebooks use as helpers.planner, ...)
+from . import diagnose, low_ram, nano, planner, quantization  # noqa: E402  (modules the notebooks use as helpers.planner, ...)
 
 # Notices that are harmless here and only confuse learners: torchao's optional GPU kernels on a
 # machine that cannot load them, torch's pytree notice about torchao's enums, and diffusers'

@@ -152,8 +152,58 @@ class EnvironmentReport:
         return "\n".join(lines)
 
 
+def version_problems(versions: dict[str, str | None], notes: bool = True) -> list[str]:
+    """Known-bad library versions for this kit, each with what to do; with ``notes``, also known pitfalls.
+
+    ``versions`` is :func:`library_versions`'s. Without ``notes`` only what stops the kit from
+    working is listed (the environment report shows those).
+
+    Example:
+        >>> from helpers.environment import version_problems
+        >>> for line in version_problems({"diffusers": "0.29.2", "torch": "2.3.1"}):
+        ...     print(line)
+        diffusers 0.29.2 has no CogVideoX pipelines: pip install -U "diffusers>=0.42"
+        torch 2.3.1 is older than the kit supports (2.4): pip install -U torch
+        >>> print(version_problems({"diffusers": "0.42.1", "optimum-quanto": "0.2.7"})[0])  # doctest: +ELLIPSIS
+        diffusers 0.42.1 deprecates QuantoConfig (removal in 1.0) and optimum-quanto 0.2.7 is its last release...
+    """
+    from packaging.version import Version
+
+    def at_least(name: str, version: str) -> bool | None:
+        have = versions.get(name)
+        return None if have is None else Version(have) >= Version(version)
+
+    problems = []
+    if at_least("diffusers", "0.30") is False:
+        problems.append(f"diffusers {versions['diffusers']} has no CogVideoX pipelines: pip install -U \"diffusers>=0.42\"")
+    if at_least("torch", "2.4") is False:
+        problems.append(f"torch {versions['torch']} is older than the kit supports (2.4): pip install -U torch")
+    if notes and at_least("diffusers", "0.42") and versions.get("optimum-quanto"):
+        problems.append(
+            f"diffusers {versions['diffusers']} deprecates QuantoConfig (removal in 1.0) and optimum-quanto "
+            f"{versions['optimum-quanto']} is its last release: prefer torchao (03_quantization_torchao)."
+        )
+    if notes and versions.get("torchao") and not _torchao_has("int8_weight_only"):
+        problems.append(
+            f"torchao {versions['torchao']} has no int8_weight_only: blog posts' `from torchao.quantization import "
+            "int8_weight_only` fails with ImportError; use quantize_(model, Int8WeightOnlyConfig())."
+        )
+    return problems
+
+
+def _torchao_has(name: str) -> bool:
+    """Whether the installed torchao.quantization names ``name`` (read from its source: importing torchao is slow)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torchao")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    init = Path(list(spec.submodule_search_locations)[0]) / "quantization" / "__init__.py"
+    return init.exists() and name in init.read_text()
+
+
 def _advice(r: EnvironmentReport) -> list[str]:
-    advice = []
+    advice = version_problems(r.versions, notes=False)
     if not r.cuda:
         advice.append("no GPU: the notebooks will use CogVideoX-nano, the kit's tiny trained model (CogVideoX-5b needs a CUDA GPU).")
     else:

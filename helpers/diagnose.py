@@ -1,0 +1,235 @@
+"""Turn failures into what to do next: out-of-memory errors, bad frames, a model folder checked against the hub.
+
+Loading problems themselves are caught where they happen (:mod:`helpers.loading` raises a
+:class:`~helpers.loading.ModelLoadError` with the fix); bad requests by :func:`helpers.check_request`.
+
+Example:
+    >>> from helpers.diagnose import oom_advice
+    >>> print(oom_advice("all_on_gpu+vae_tiling", vram_gib=15, ram_gib=12.7))  # doctest: +ELLIPSIS
+    all_on_gpu+vae_tiling needs about 23.5 GiB of GPU memory for this request; this GPU has 15.0 GiB. Next: low_ram_staged...
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
+    """After an out-of-memory error with ``recipe``: the planner's next recipe that fits, or what to cut.
+
+    ``request`` takes ``num_frames``, ``height`` and ``width`` (CogVideoX-5b's defaults otherwise).
+
+    Example:
+        >>> from helpers.diagnose import oom_advice
+        >>> print(oom_advice("low_ram_staged", vram_gib=6, ram_gib=12.7))  # doctest: +ELLIPSIS
+        low_ram_staged needs about 13.5 GiB of GPU memory for this request; this GPU has 6.0 GiB. Nothing fits 6.0 GiB VRAM...
+    """
+    from .planner import predict, recommend
+
+    tried = predict(recipe, **request)
+    said = (f"{recipe} needs about {tried.peak_vram_gib:.1f} GiB of GPU memory for this request; "
+            f"this GPU has {vram_gib:.1f} GiB.")
+    best, why = recommend(vram_gib, ram_gib, **request)
+    if best is None:
+        fewer = {**request, "num_frames": 25}
+        shorter, _ = recommend(vram_gib, ram_gib, **fewer)
+        cut = (f" With num_frames=25, {shorter.recipe} fits ({shorter.peak_vram_gib:.1f} GiB)." if shorter else "")
+        return f"{said} {why[0].upper()}{why[1:]}{cut}"
+    how = ("helpers.low_ram.generate_low_ram(folder, ...), which loads each component in turn (do not load the "
+           "pipeline first)" if best.recipe == "low_ram_staged"
+           else f"helpers.apply_recipe(pipe, {best.recipe!r}) on a freshly loaded pipeline")
+    return f"{said} Next: {why}. In a notebook: {how}."
+
+
+@dataclass
+class Caught:
+    """What :func:`catch_oom` saw: ``error`` is ``None`` when the block finished."""
+
+    error: str | None = None
+    advice: str = ""
+    freed_gib: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def free_memory() -> float:
+    """Collect garbage and return cached CUDA blocks to the driver; GiB released on the GPU (0 without one).
+
+    Example:
+        >>> from helpers.diagnose import free_memory
+        >>> free_memory() >= 0
+        True
+    """
+    import torch
+
+    gc.collect()
+    if not torch.cuda.is_available():
+        return 0.0
+    before = torch.cuda.memory_reserved()
+    torch.cuda.empty_cache()
+    return (before - torch.cuda.memory_reserved()) / 2**30
+
+
+def _is_oom(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" (a RuntimeError), or MemoryError."""
+    import torch
+
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+@contextmanager
+def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib: float | None = None,
+              **request) -> Iterator[Caught]:
+    """Run a block; on an out-of-memory error, free what it held and print what to try next.
+
+    The kernel keeps running: no restart, no lost variables. With ``recipe`` (a CogVideoX-5b
+    recipe) the advice is the planner's next recipe for ``vram_gib``/``ram_gib`` (this
+    machine's by default); without, it says to ask for less. Other errors pass through.
+
+    Example:
+        >>> import torch
+        >>> from helpers.diagnose import catch_oom
+        >>> with catch_oom("all_on_gpu+vae_tiling", vram_gib=15, ram_gib=12.7) as caught:
+        ...     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")  # doctest: +ELLIPSIS
+        out of memory: CUDA out of memory. Tried to allocate 2.00 GiB
+        all_on_gpu+vae_tiling needs about 23.5 GiB of GPU memory for this request; this GPU has 15.0 GiB. Next: ...
+        >>> caught.error
+        'CUDA out of memory. Tried to allocate 2.00 GiB'
+    """
+    from .environment import environment_report
+
+    caught = Caught()
+    try:
+        yield caught
+    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not _is_oom(e):
+            raise
+        caught.error = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if caught.error is None:
+        return
+    caught.freed_gib = free_memory()  # the traceback (and the tensors it kept) is gone once the except block ended
+    if recipe is None:
+        caught.advice = ("Ask for less: fewer frames (8N+1: 25, 17, 9), a smaller size, or one video at a time; "
+                         "on a GPU, a leaner recipe (python -m helpers.planner lists them).")
+    else:
+        if vram_gib is None or ram_gib is None:
+            report = environment_report()
+            vram_gib = vram_gib if vram_gib is not None else (report.vram_total_gib or 0.0)
+            ram_gib = ram_gib if ram_gib is not None else report.host_ram_total_gib
+        caught.advice = oom_advice(recipe, vram_gib, ram_gib, **request)
+    print(f"out of memory: {caught.error}\n{caught.advice}")
+
+
+@contextmanager
+def memory_budget(gib: float) -> Iterator[bool]:
+    """Let this process take at most ``gib`` more memory inside the block (Linux), to reproduce an OOM on a CPU.
+
+    Caps the address space (``RLIMIT_AS``) above what the process already maps, and restores
+    the old limit afterwards, so a too-large request fails fast with the allocator's error
+    instead of swapping. Yields ``False`` where the OS does not enforce it (then nothing is capped).
+
+    Example:
+        >>> import torch
+        >>> from helpers.diagnose import catch_oom, memory_budget
+        >>> with memory_budget(0.5) as enforced, catch_oom() as caught:
+        ...     block = torch.ones(2**30)  # 4 GiB  # doctest: +ELLIPSIS
+        out of memory: [enforce fail at ...] ... can't allocate memory: you tried to allocate 4294967296 bytes...
+        Ask for less: ...
+        >>> caught.error is not None or not enforced
+        True
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        yield False
+        return
+    import sys
+
+    import psutil
+
+    if not sys.platform.startswith("linux"):
+        yield False
+        return
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    cap = psutil.Process().memory_info().vms + int(gib * 2**30)
+    if old[1] != resource.RLIM_INFINITY:
+        cap = min(cap, old[1])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))
+    try:
+        yield True
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
+def check_frames(video) -> list[str]:
+    """Problems a generated video shows in its pixels: NaN, black or frozen frames, with the likely cause.
+
+    ``video`` is a pipeline's ``output_type="np"`` frames (F, H, W, 3) in 0..1. An empty list means none found.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.diagnose import check_frames
+        >>> check_frames(np.random.default_rng(0).random((9, 8, 8, 3)))
+        []
+        >>> print(check_frames(np.full((9, 8, 8, 3), np.nan))[0])  # doctest: +ELLIPSIS
+        9 of 9 frames contain NaN pixels: the model overflowed. Typically fp16 on CogVideoX-5b...
+    """
+    import numpy as np
+
+    video = np.asarray(video, dtype=np.float32)
+    problems, frames = [], len(video)
+    nan = int(np.isnan(video).reshape(frames, -1).any(axis=1).sum())
+    if nan:
+        problems.append(
+            f"{nan} of {frames} frames contain NaN pixels: the model overflowed. Typically fp16 on CogVideoX-5b "
+            "(it was trained in bf16): load it with torch_dtype=torch.bfloat16, or torch.float32 on a GPU without "
+            "bf16 such as the T4 (helpers.load_pipeline picks this for you)."
+        )
+    clean = np.nan_to_num(video, nan=0.0)
+    black = int((clean.reshape(frames, -1).max(axis=1) < 0.02).sum())
+    if black and not nan:
+        problems.append(
+            f"{black} of {frames} frames are black: usually NaN or inf in the latents that the decoder clipped to 0 "
+            "(fp16 overflow, as above), else a prompt or guidance far out of range."
+        )
+    if frames > 1 and not nan and float(np.abs(np.diff(clean, axis=0)).max()) < 1e-3:
+        problems.append(
+            "every frame is the same: nothing moves. Try more steps (the model's default), a prompt that "
+            "describes motion, or another seed."
+        )
+    return problems
+
+
+def verify_against_hub(folder, repo_id: str) -> list[str]:
+    """Compare a downloaded folder's files with the sizes the hub lists for ``repo_id`` (needs the internet).
+
+    Returns one line per file that is missing or has the wrong size; an empty list means all match.
+    Cheap: sizes only, no hashing of multi-GB files. A file the hub does not list is ignored.
+
+    Example:
+        >>> from helpers.diagnose import verify_against_hub
+        >>> verify_against_hub("~/models/CogVideoX-5b", "THUDM/CogVideoX-5b")  # doctest: +SKIP
+        []
+    """
+    import fnmatch
+    from pathlib import Path
+
+    from huggingface_hub import HfApi
+
+    from .loading import DOWNLOAD_PATTERNS
+
+    folder = Path(folder).expanduser()
+    info = HfApi().model_info(repo_id, files_metadata=True, timeout=30)
+    problems = []
+    for sibling in info.siblings:
+        if not any(fnmatch.fnmatch(sibling.rfilename, p) for p in DOWNLOAD_PATTERNS):
+            continue
+        local = folder / sibling.rfilename
+        if not local.exists():
+            problems.append(f"{sibling.rfilename}: missing")
+        elif sibling.size is not None and local.stat().st_size != sibling.size:
+            problems.append(f"{sibling.rfilename}: {local.stat().st_size:,} bytes here, {sibling.size:,} on the hub")
+    return problems
