@@ -144,7 +144,9 @@ def check_request(
             raise RequestError(
                 f"{name}={value!r}: must be a positive multiple of {multiple} "
                 f"({pipe.vae_scale_factor_spatial}x VAE downscaling times patch size "
-                f"{pipe.transformer.config.patch_size}). Use {nearest}, or {default}, the size this model was made for."
+                f"{pipe.transformer.config.patch_size}). "
+                + (f"Use {default}, the size this model was made for." if nearest == default
+                   else f"Use {nearest}, or {default}, the size this model was made for.")
             )
     if (height, width) != (native["height"], native["width"]):
         warnings.append(

@@ -147,10 +147,11 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
     nb = nbformat.read(path, as_version=4)
     nb.cells[0] = nbformat.v4.new_markdown_cell(title_cell(nb, path.name, repository, times), id=nb.cells[0].get("id"))
     nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository), id=nb.cells[1].get("id"))
-    if QUANTIZATION.exists():  # markdown cells that quote the quantization benchmark
-        for cell in nb.cells:
-            if cell.cell_type == "markdown" and Q_START in cell.source:
-                cell.source = replace_between(cell.source, Q_START, Q_END, quantization_table())
+    for cell in nb.cells:  # markdown cells that quote a committed results file
+        if cell.cell_type == "markdown" and QUANTIZATION.exists():
+            cell.source = replace_between(cell.source, Q_START, Q_END, quantization_table())
+        if cell.cell_type == "markdown" and NANO_EVAL.exists():
+            cell.source = replace_between(cell.source, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
     if refresh_checked:
         for cell, outputs in zip(nb.cells, executed_outputs(nb)):
             if cell.cell_type == "code" and CHECK in cell.source:
