@@ -163,3 +163,18 @@ def psnr_db(reference, other) -> float:
 
     mse = float(np.mean((np.asarray(reference, dtype=np.float64) - np.asarray(other, dtype=np.float64)) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def benchmark_results() -> dict | None:
+    """The committed GPU measurements (``media/benchmarks/quantization.json``) in a checkout; ``None`` elsewhere.
+
+    Example:
+        >>> from helpers.quantization import benchmark_results
+        >>> "RANDOM weights" in benchmark_results()["note"]
+        True
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "quantization.json"
+    return json.loads(path.read_text()) if path.exists() else None
