@@ -166,7 +166,7 @@ def show_video(video, fps: int = 8, max_width: int = 480, strip_frames: int = 6)
 
     ``video`` is what the pipeline returned (``pipe(...).frames[0]``: PIL images or float
     arrays) or the path of an mp4. Plays in Jupyter, JupyterLab, Colab and VS Code; the
-    PNG strip shows where video is stripped (GitHub).
+    PNG strip shows where video is stripped (GitHub); ``strip_frames=0`` shows the player alone.
 
     Example:
         >>> from helpers import show_video
@@ -177,6 +177,8 @@ def show_video(video, fps: int = 8, max_width: int = 480, strip_frames: int = 6)
 
     frames = as_frames(video)
     display(HTML(video_html(frames, fps=fps, max_width=max_width)))
+    if strip_frames <= 0:  # the player alone
+        return
     png = io.BytesIO()
     frame_strip(frames, count=strip_frames).save(png, format="PNG")
     display(Image(data=png.getvalue()))

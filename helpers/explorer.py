@@ -1,0 +1,350 @@
+"""The parameter explorer's logic: generate from a parameter record, keep a history, sweep a grid.
+
+Plain functions, tested without widgets; ``06_parameter_explorer``'s ipywidgets panel only
+calls them (:func:`panel`).
+
+Example:
+    >>> import helpers
+    >>> from helpers.explorer import Params, generate
+    >>> pipe = helpers.load_pipeline("nano")  # doctest: +SKIP
+    >>> run = generate(pipe, Params(prompt="a red circle moving right on a dark background", steps=10))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+SCHEDULERS = ("DPM", "DDIM")
+
+
+@dataclass
+class Params:
+    """One generation's parameters; ``None`` means the model's default."""
+
+    prompt: str | None = None
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance: float | None = None
+    dynamic_cfg: bool = False
+    frames: int | None = None
+    seed: int = 42
+    scheduler: str = "DPM"
+
+    def request(self, pipe) -> dict:
+        """The pipeline arguments these parameters ask for, the model's defaults filled in.
+
+        Example:
+            >>> from helpers.explorer import Params
+            >>> from helpers import load_pipeline
+            >>> pipe = load_pipeline("nano")  # doctest: +ELLIPSIS
+            model: ...
+            >>> Params(steps=5).request(pipe)["num_inference_steps"]
+            5
+        """
+        from .checks import model_defaults
+
+        d = model_defaults(pipe)
+        return dict(
+            prompt=self.prompt or d["prompt"],
+            negative_prompt=self.negative_prompt or None,
+            num_inference_steps=d["num_inference_steps"] if self.steps is None else self.steps,
+            guidance_scale=d["guidance_scale"] if self.guidance is None else self.guidance,
+            use_dynamic_cfg=self.dynamic_cfg,
+            num_frames=d["num_frames"] if self.frames is None else self.frames,
+            height=d["height"],
+            width=d["width"],
+        )
+
+
+@dataclass
+class Run:
+    """A finished generation: its parameters, frames, cost, file and (on CogVideoX-nano) the judge's verdict."""
+
+    params: Params
+    video: object
+    seconds: float
+    peak_vram_gib: float | None
+    path: object = None
+    verdict: object = None
+    notes: list[str] = field(default_factory=list)
+
+    def label(self) -> str:
+        """A short caption for galleries and grids.
+
+        Example:
+            >>> from helpers.explorer import Params, Run
+            >>> Run(Params(steps=10, guidance=6.0, seed=1), None, 2.0, None).label()
+            'seed 1, 10 steps, guidance 6, DPM, 2.0 s'
+        """
+        p = self.params
+        steps = "default steps" if p.steps is None else f"{p.steps} steps"
+        guidance = "default guidance" if p.guidance is None else f"guidance {p.guidance:g}"
+        return f"seed {p.seed}, {steps}, {guidance}, {p.scheduler}{', dynamic CFG' if p.dynamic_cfg else ''}, {self.seconds:.1f} s"
+
+
+def set_scheduler(pipe, name: str) -> None:
+    """Switch the pipeline's sampler: "DPM" (CogVideoX-5b's default) or "DDIM", keeping its configuration.
+
+    Example:
+        >>> from helpers import load_pipeline
+        >>> from helpers.explorer import set_scheduler
+        >>> pipe = load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> set_scheduler(pipe, "DDIM"); type(pipe.scheduler).__name__
+        'CogVideoXDDIMScheduler'
+    """
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    if name not in SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}")
+    cls = CogVideoXDPMScheduler if name == "DPM" else CogVideoXDDIMScheduler
+    if not isinstance(pipe.scheduler, cls):
+        pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | None = None, save: bool = True) -> Run:
+    """Generate one video from ``params``; ``on_step(step, total, seconds_left)`` after each denoising step.
+
+    The request is checked first (:func:`helpers.check_request` raises or warns before any
+    compute); the video is saved with its sidecar unless ``save=False``.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.explorer import Params, generate
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> run = generate(pipe, Params(steps=3), save=False)
+        >>> run.video.shape
+        (9, 48, 72, 3)
+    """
+    import torch
+
+    from .checks import check_request
+    from .measure import measure
+    from .saving import save_video
+
+    request = params.request(pipe)
+    notes = check_request(pipe, **{k: v for k, v in request.items() if k not in ("negative_prompt", "use_dynamic_cfg")})
+    set_scheduler(pipe, params.scheduler)
+    total, start = request["num_inference_steps"], time.perf_counter()
+
+    def callback(pipeline, i, t, kwargs):
+        if on_step is not None:
+            done = i + 1
+            elapsed = time.perf_counter() - start
+            on_step(done, total, elapsed / done * (total - done))
+        return kwargs
+
+    with measure("explorer") as m:
+        video = pipe(**request, generator=torch.Generator(device="cpu").manual_seed(params.seed), output_type="np",
+                     callback_on_step_end=callback).frames[0]
+    run = Run(params, video, m.seconds, m.peak_vram_gib, notes=notes)
+    if _is_nano(pipe):
+        from .nano import judge
+
+        run.verdict = judge(video)
+    if save:
+        run.path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
+                              measurement=m, name="explorer")
+    return run
+
+
+def _is_nano(pipe) -> bool:
+    from .loading import kit_model_kind
+
+    folder = getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path")
+    return bool(folder) and kit_model_kind(folder) == "nano"
+
+
+def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] | None = None,
+          save: bool = False) -> list[list[Run]]:
+    """The same prompt and seed over a grid: ``rows=("guidance", [1, 6])``, ``columns=("steps", [5, 25])``.
+
+    Returns one list of runs per row value. Names are :class:`Params` fields.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.explorer import Params, sweep
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> grid = sweep(pipe, Params(steps=2), rows=("seed", [1, 2]), columns=("guidance", [1.0, 6.0]))
+        >>> [[run.params.seed for run in row] for row in grid]
+        [[1, 1], [2, 2]]
+    """
+    fields = set(asdict(base))
+    for name, _ in (rows, columns) if columns else (rows,):
+        if name not in fields:
+            raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(fields))}")
+    row_name, row_values = rows
+    col_name, col_values = columns or ("seed", [base.seed])
+    return [[generate(pipe, replace(base, **{row_name: r, col_name: c}), save=save) for c in col_values]
+            for r in row_values]
+
+
+def grid_image(grid: list[list[Run]], frames: int = 4, height: int = 64):
+    """A PNG of a sweep: one frame strip per cell, labelled with its parameters and (nano) the judge's verdict.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.explorer import Params, Run, grid_image
+        >>> cell = Run(Params(), np.zeros((9, 48, 72, 3)), 1.0, None)
+        >>> grid_image([[cell, cell]]).data[:4]
+        b'\\x89PNG'
+    """
+    import io
+
+    from IPython.display import Image
+    from matplotlib.figure import Figure
+
+    from .video import frame_strip
+
+    rows, cols = len(grid), len(grid[0])
+    strip = frame_strip(grid[0][0].video, frames, height)
+    w, h = strip.size
+    figure = Figure(figsize=(cols * (w / 100 + 0.2), rows * (h / 100 + 0.45)), dpi=100)
+    for r, row in enumerate(grid):
+        for c, run in enumerate(row):
+            ax = figure.add_subplot(rows, cols, r * cols + c + 1)
+            ax.imshow(frame_strip(run.video, frames, height))
+            verdict = "" if run.verdict is None else f"\n{run.verdict.colour or '?'}, {run.verdict.motion or 'no motion'}"
+            ax.set_title(run.label().rsplit(",", 1)[0] + verdict, fontsize=7)
+            ax.axis("off")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Image(data=buffer.getvalue(), format="png")
+
+
+def history_image(history: list[Run], frames: int = 4, height: int = 64):
+    """This session's runs as one picture, newest first: a strip and its parameters per run.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.explorer import Params, Run, history_image
+        >>> history_image([Run(Params(), np.zeros((9, 48, 72, 3)), 1.0, None)]).data[:4]
+        b'\\x89PNG'
+    """
+    return grid_image([[run] for run in reversed(history)], frames, height)
+
+
+class Panel:
+    """The explorer's ipywidgets panel; every button calls a function above (and works without a browser).
+
+    ``panel.widget`` is what to display; ``panel.on_generate()`` is what the Generate button does.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.explorer import Panel
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> panel = Panel(pipe, recipe="all_on_gpu")
+        >>> panel.steps.value = 2
+        >>> import contextlib, io
+        >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook the video prints as text
+        ...     run = panel.on_generate(save=False)
+        >>> len(panel.history), run.params.steps
+        (1, 2)
+    """
+
+    def __init__(self, pipe, recipe: str = "", max_frames: int | None = None):
+        import ipywidgets as w
+
+        from .checks import model_defaults
+
+        d = model_defaults(pipe)
+        self.pipe, self.history = pipe, []
+        longest = max_frames or max(49, d["num_frames"])
+        self.prompt = w.Textarea(value=d["prompt"], description="prompt", layout=w.Layout(width="95%"))
+        self.negative = w.Text(value="", description="negative", layout=w.Layout(width="95%"))
+        self.steps = w.IntSlider(value=d["num_inference_steps"], min=1, max=100, description="steps")
+        self.guidance = w.FloatSlider(value=d["guidance_scale"], min=1.0, max=15.0, step=0.5, description="guidance")
+        self.dynamic_cfg = w.Checkbox(value=False, description="dynamic CFG")
+        self.frames = w.Dropdown(options=[n for n in range(9, longest + 1, 8)], value=d["num_frames"],
+                                 description="frames")  # 8N+1 only: what the model was trained on
+        self.seed = w.IntText(value=42, description="seed")
+        self.random = w.Button(description="random seed")
+        self.scheduler = w.ToggleButtons(options=list(SCHEDULERS), description="sampler")
+        self.recipe = w.Label(value=f"recipe: {recipe or 'as placed'}")
+        self.go = w.Button(description="Generate", button_style="primary")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="steps")
+        self.status = w.Label()
+        self.output, self.gallery = w.Output(), w.Output()
+        self.random.on_click(self.on_random)
+        self.go.on_click(lambda _: self.on_generate())
+        self.widget = w.VBox([
+            self.prompt, self.negative,
+            w.HBox([self.steps, self.guidance, self.dynamic_cfg]),
+            w.HBox([self.frames, self.seed, self.random]),
+            w.HBox([self.scheduler, self.recipe]),
+            w.HBox([self.go, self.progress, self.status]),
+            self.output, self.gallery,
+        ])
+
+    def params(self) -> Params:
+        """The panel's current values as a :class:`Params`."""
+        return Params(prompt=self.prompt.value, negative_prompt=self.negative.value, steps=self.steps.value,
+                      guidance=self.guidance.value, dynamic_cfg=self.dynamic_cfg.value, frames=self.frames.value,
+                      seed=self.seed.value, scheduler=self.scheduler.value)
+
+    def on_random(self, _=None) -> int:
+        """A new random seed in the seed box."""
+        import random
+
+        self.seed.value = random.randrange(2**31)
+        return self.seed.value
+
+    def _on_step(self, done: int, total: int, seconds_left: float) -> None:
+        self.progress.max, self.progress.value = total, done
+        self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left"
+
+    def on_generate(self, save: bool = True) -> Run:
+        """Generate with the panel's values; show the video, its cost and the session's history."""
+        from IPython.display import clear_output, display
+
+        from .video import show_video
+
+        self.go.disabled = True
+        try:
+            run = generate(self.pipe, self.params(), on_step=self._on_step, save=save)
+        finally:
+            self.go.disabled = False
+        self.history.append(run)
+        vram = "" if run.peak_vram_gib is None else f", peak VRAM {run.peak_vram_gib:.1f} GiB"
+        self.status.value = f"done in {run.seconds:.1f} s{vram}" + (f", saved {run.path.name}" if run.path else "")
+        with self.output:
+            clear_output(wait=True)
+            show_video(run.video)
+            if run.verdict is not None:
+                print("judged:", run.verdict)
+        with self.gallery:
+            clear_output(wait=True)
+            display(history_image(self.history))
+        return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.explorer sweep``: CogVideoX-nano's guidance x steps grid -> media/explorer_sweep.png."""
+    import argparse
+    from pathlib import Path
+
+    from .loading import load_pipeline
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.explorer", description=main.__doc__)
+    parser.add_argument("command", choices=["sweep"])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "media" / "explorer_sweep.png")
+    args = parser.parse_args(argv)
+    pipe = load_pipeline("nano")
+    pipe.set_progress_bar_config(disable=True)
+    grid = sweep(pipe, Params(prompt="a red circle moving right on a dark background"),
+                 rows=("guidance", [1.0, 6.0]), columns=("steps", [2, 5, 25]))
+    args.out.write_bytes(grid_image(grid).data)
+    for row in grid:
+        print(" | ".join(f"{run.label()}: {run.verdict.colour}, {run.verdict.motion}" for run in row))
+    print("wrote", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
