@@ -33,7 +33,8 @@ def model_defaults(pipe) -> dict:
     Size and frames come from the model's configuration (480x720, 49 frames for CogVideoX-5b;
     48x72, 9 frames for the kit's models); the kit's own models may set other defaults in
     ``kit_model.json`` (CogVideoX-nano: 25 steps and a prompt it can draw). Otherwise: the seed
-    article's panda prompt, 50 steps, guidance 6.
+    article's panda prompt, 50 steps, guidance 6. Workshop mode (``COGVIDEOX_WORKSHOP=1``,
+    :mod:`helpers.workshop`) asks for fewer frames and steps.
 
     Example:
         >>> from helpers import load_pipeline, model_defaults
@@ -46,14 +47,17 @@ def model_defaults(pipe) -> dict:
     cfg = pipe.transformer.config
     marker = Path(str(getattr(pipe, "name_or_path", "") or "")) / "kit_model.json"
     kit = json.loads(marker.read_text()).get("defaults", {}) if marker.is_file() else {}
-    return dict(
+    from .workshop import shrink
+
+    kind = json.loads(marker.read_text()).get("kind") if marker.is_file() else None
+    return shrink(dict(
         prompt=kit.get("prompt", PANDA_PROMPT),
         height=cfg.sample_height * pipe.vae_scale_factor_spatial,
         width=cfg.sample_width * pipe.vae_scale_factor_spatial,
         num_frames=cfg.sample_frames,
         num_inference_steps=kit.get("num_inference_steps", 50),
         guidance_scale=kit.get("guidance_scale", 6.0),
-    )
+    ), kind)
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:

@@ -270,11 +270,12 @@ def environment_report() -> EnvironmentReport:
     return r
 
 
-def show_environment(model: str | os.PathLike | None = None) -> EnvironmentReport:
+def show_environment(model: str | os.PathLike | None = None, notebook: str | None = None) -> EnvironmentReport:
     """Print the environment report and the model the notebooks will use; return the report.
 
     The standard last line of every notebook's first cell. ``model`` is chosen as in
-    :func:`helpers.choose_model` (argument, else ``$COGVIDEOX_MODEL``, else automatic).
+    :func:`helpers.choose_model` (argument, else ``$COGVIDEOX_MODEL``, else automatic). In
+    workshop mode it also prints what ``notebook`` took in that mode.
 
     Example:
         >>> import helpers
@@ -285,7 +286,11 @@ def show_environment(model: str | os.PathLike | None = None) -> EnvironmentRepor
     """
     from .loading import choose_model
 
+    from .workshop import estimate, workshop_mode
+
     report = environment_report()
     print(report)
     print(f"model: {choose_model(model)}")
+    if workshop_mode():
+        print(estimate(notebook))
     return report

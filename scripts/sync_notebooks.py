@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 TIMES = ROOT / "media" / "notebook_times.json"
+WORKSHOP_TIMES = ROOT / "media" / "notebook_times_workshop.json"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
 NANO_EVAL = ROOT / "media" / "nano_eval.json"
@@ -52,7 +53,7 @@ if "google.colab" in sys.modules:
         importlib.invalidate_caches()
 import helpers
 
-report = helpers.show_environment()'''
+report = helpers.show_environment(notebook="{notebook}")'''
 
 
 def repository_url() -> str:
@@ -146,7 +147,7 @@ def clean(nb) -> None:
 def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: bool = False):
     nb = nbformat.read(path, as_version=4)
     nb.cells[0] = nbformat.v4.new_markdown_cell(title_cell(nb, path.name, repository, times), id=nb.cells[0].get("id"))
-    nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository), id=nb.cells[1].get("id"))
+    nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository, notebook=path.name), id=nb.cells[1].get("id"))
     for cell in nb.cells:  # markdown cells that quote a committed results file
         if cell.cell_type == "markdown" and QUANTIZATION.exists():
             cell.source = replace_between(cell.source, Q_START, Q_END, quantization_table())
@@ -210,6 +211,21 @@ def memory_table() -> str:
     return "\n".join(rows)
 
 
+def workshop_table(notebooks: list[Path], times: dict) -> str:
+    """Each notebook's needs and measured times, in workshop mode and in full (README's instructor page)."""
+    workshop = json.loads(WORKSHOP_TIMES.read_text()) if WORKSHOP_TIMES.exists() else {}
+    rows = [
+        "| notebook | needs | workshop mode, 2-core CPU, CogVideoX-nano | full mode, same machine |",
+        "|---|---|---|---|",
+    ]
+    for path in notebooks:
+        kit = nbformat.read(path, as_version=4).metadata["kit"]
+        w, f = workshop.get(path.name), times.get(path.name)
+        say = lambda run: f"{run['seconds']:.0f} s" if run else "not measured yet"  # noqa: E731
+        rows.append(f"| `{path.stem}` | {kit['hardware']} | {say(w)} | {say(f)} |")
+    return "\n".join(rows)
+
+
 def quantization_table() -> str:
     """media/benchmarks/quantization.json as a markdown table (README and notebooks 03, 04)."""
     record = json.loads(QUANTIZATION.read_text())
@@ -264,12 +280,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report what is out of step; exit 1 if any")
     parser.add_argument("--times", type=Path, help="a notebook_times.json written by run_notebooks.py to adopt")
+    parser.add_argument("--workshop-times", type=Path, help="a notebook_times.json from a COGVIDEOX_WORKSHOP=1 run to adopt")
     parser.add_argument("--refresh-checked", action="store_true", help="re-execute to refresh checked outputs")
     args = parser.parse_args()
 
     if args.times:  # merge: a run of some notebooks keeps the others' times
         merged = {**(json.loads(TIMES.read_text()) if TIMES.exists() else {}), **json.loads(args.times.read_text())}
         TIMES.write_text(json.dumps(merged, indent=2) + "\n")
+    if args.workshop_times:
+        merged = {**(json.loads(WORKSHOP_TIMES.read_text()) if WORKSHOP_TIMES.exists() else {}),
+                  **json.loads(args.workshop_times.read_text())}
+        WORKSHOP_TIMES.write_text(json.dumps(merged, indent=2) + "\n")
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     repository = repository_url()
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -288,6 +309,7 @@ def main() -> int:
         new = replace_between(new, "<!-- memory:start -->", "<!-- memory:end -->", memory_table())
     if QUANTIZATION.exists():
         new = replace_between(new, Q_START, Q_END, quantization_table())
+    new = replace_between(new, "<!-- workshop:start -->", "<!-- workshop:end -->", workshop_table(paths, times))
     if new != readme:
         stale.append("README.md")
         if not args.check:

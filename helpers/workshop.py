@@ -1,0 +1,67 @@
+"""Workshop mode: one setting (``COGVIDEOX_WORKSHOP=1``) that makes every notebook fit a workshop slot.
+
+In workshop mode the model's defaults shrink (CogVideoX-5b: 17 frames and 25 steps instead of
+49 and 50; CogVideoX-nano: 10 steps, which scored as well as 25 in ``media/nano_eval.json``),
+the automatic model stays CogVideoX-nano wherever there is no CUDA GPU, and each notebook's first
+cell prints what it took on the kit's measuring machine in this mode.
+
+Example:
+    >>> import os
+    >>> from helpers.workshop import workshop_mode
+    >>> os.environ["COGVIDEOX_WORKSHOP"] = "1"; workshop_mode()
+    True
+    >>> del os.environ["COGVIDEOX_WORKSHOP"]; workshop_mode()
+    False
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+#: What workshop mode asks of each model (8N+1 frames, as the models were trained).
+WORKSHOP_DEFAULTS = {
+    "5b": {"num_frames": 17, "num_inference_steps": 25},
+    "nano": {"num_inference_steps": 10},
+}
+TIMES = Path(__file__).resolve().parents[1] / "media" / "notebook_times_workshop.json"
+
+
+def workshop_mode() -> bool:
+    """True when ``COGVIDEOX_WORKSHOP`` is set to 1/true/yes (the one setting; never edit cells)."""
+    return os.environ.get("COGVIDEOX_WORKSHOP", "").strip().lower() in ("1", "true", "yes")
+
+
+def shrink(defaults: dict, kit_model: str | None) -> dict:
+    """The defaults a notebook uses in workshop mode (unchanged outside it).
+
+    Example:
+        >>> from helpers.workshop import shrink
+        >>> import os; os.environ["COGVIDEOX_WORKSHOP"] = "1"
+        >>> shrink({"num_frames": 49, "num_inference_steps": 50}, None)
+        {'num_frames': 17, 'num_inference_steps': 25}
+        >>> del os.environ["COGVIDEOX_WORKSHOP"]
+    """
+    if not workshop_mode():
+        return defaults
+    key = "5b" if kit_model is None else kit_model
+    return {**defaults, **WORKSHOP_DEFAULTS.get(key, {})}
+
+
+def estimate(notebook: str | None) -> str:
+    """What the notebook took in workshop mode on the kit's measuring machine (``media/notebook_times_workshop.json``).
+
+    Example:
+        >>> from helpers.workshop import estimate
+        >>> estimate("00_setup.ipynb").startswith("workshop mode: ")
+        True
+    """
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    name = notebook if notebook is None or notebook.endswith(".ipynb") else f"{notebook}.ipynb"
+    run = times.get(name) if name else None
+    sizes = "CogVideoX-5b 17 frames x 25 steps, CogVideoX-nano 10 steps"
+    if run is None:
+        return f"workshop mode: {sizes}; this notebook's time in this mode is not measured yet."
+    return (f"workshop mode: {sizes}; this notebook took {run['seconds']:.0f} s on a {run['machine']} CPU "
+            "with CogVideoX-nano (CogVideoX-5b on a GPU: minutes per video, see its cost line).")
