@@ -236,15 +236,15 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     return best.recipe, f"recipe {why} (helpers.planner)"
 
 
-def benchmark_results() -> dict | None:
-    """The committed GPU measurements (``media/benchmarks/memory.json``) in a checkout; ``None`` elsewhere.
+def benchmark_results(name: str = "memory.json") -> dict | None:
+    """A committed GPU results file (``media/benchmarks/<name>``) in a checkout; ``None`` elsewhere (Colab).
 
     Example:
         >>> from helpers.planner import benchmark_results
         >>> "RANDOM weights" in benchmark_results()["note"]
         True
     """
-    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "memory.json"
+    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / name
     return json.loads(path.read_text()) if path.exists() else None
 
 

@@ -173,8 +173,6 @@ def benchmark_results() -> dict | None:
         >>> "RANDOM weights" in benchmark_results()["note"]
         True
     """
-    import json
-    from pathlib import Path
+    from .planner import benchmark_results as committed
 
-    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "quantization.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return committed("quantization.json")
