@@ -1,0 +1,338 @@
+"""Speed recipes end to end on CogVideoX-5b's full-size architecture -> media/benchmarks/speed.json + speed.png.
+
+No machine of the kit's can download the real weights, so the model is CogVideoX-5b's
+architecture with RANDOM weights (helpers.architecture.random_5b_pipeline), built on the GPU:
+weights' values change neither time nor memory, and the schedule-based caches (Pyramid
+Attention Broadcast, FasterCache, TaylorSeer) skip the same work whatever the weights are.
+First Block Cache and MagCache decide from the activations: random weights would say nothing
+about them, so their time is ESTIMATED from how much transformer work they skipped on the
+trained CogVideoX-nano (media/benchmarks/speed_quality_nano.json) and say so.
+
+Each group runs in a fresh process on one pipeline (all components on the GPU, VAE tiling):
+its base recipe (nothing, "compile", "fp8+compile") is applied once, then each extra recipe
+(helpers.speed) in turn, its caches removed after. For each: a 2-step warm-up at the same size
+(compilation happens there: compile_s is that call less its encoding and the same steps' steady
+time; over all the steps when a cache sits on a compiled model, whose schedule recompiles it),
+then the timed call: prompt encoding, 50 steps at 49x480x720 with guidance 6, tiled decode
+(end_to_end_s), with peak VRAM and the number of compiled graphs and graph breaks.
+Group "warm" compiles again in a new process with the compile caches the first one left on
+disk (TORCHINDUCTOR_CACHE_DIR): the warm-start compile time.
+
+    python scripts/bench_speed.py run --groups eager compiled fp8 warm --out results.json
+    python scripts/bench_speed.py nano-fp8 --out results.json     # fp8's quality on the nano (GPU)
+    python scripts/bench_speed.py chart results*.json             # (any machine) merge + chart into media/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GIB = 1024**3
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "media" / "benchmarks" / "speed.json"
+NANO = ROOT / "media" / "benchmarks" / "speed_quality_nano.json"
+GROUPS = {  # base recipe applied once, then each extra in turn ("" = the base alone)
+    "eager": ("", ["baseline", "pab", "fastercache", "taylorseer", "taylorseer@3", "half_steps"]),
+    "compiled": ("compile", ["", "half_steps", "pab"]),
+    "compiled_caches": ("compile", ["fastercache", "taylorseer"]),
+    "fp8": ("fp8+compile", ["", "half_steps", "pab"]),
+    "warm": ("compile", [""]),  # the compile caches "compiled" left on disk, in a new process
+    "warm_fp8": ("fp8+compile", [""]),  # the same after "fp8"
+}
+COLD = {"warm": "compiled", "warm_fp8": "fp8"}  # whose compile cache folder a warm start reads
+ESTIMATED = ["first_block_cache@0.2", "magcache", "magcache@0.1"]  # data-dependent: from the nano's skips
+NOTE = (
+    "CogVideoX-5b's full-size architecture with RANDOM weights (weights' values change neither time nor memory; "
+    "the schedule-based caches skip the same work whatever the weights), all components on an H100, VAE tiling. "
+    "end_to_end_s: one call after a warm-up call: prompt encoding, 50 steps at 49x480x720 with guidance 6 "
+    "(CFG batch of 2), tiled decode to frames. compile_s: the warm-up call (2 steps; all steps for a cache on a "
+    "compiled model, whose schedule changes recompile it) less its encoding and the same steps' steady time "
+    "(0 when not compiled); warm_compile_s: the same in a new process that found the first one's compile "
+    "caches on disk. Recipes of one group share a process and a pipeline (caches removed between recipes), so a "
+    "cache added to a compiled model shows its recompilation in compile_s. speedup: bf16 eager's end_to_end_s "
+    "over the recipe's, in the same run. Rows marked estimated (First Block Cache, MagCache, which decide from "
+    "the activations): bf16 eager's encode+decode plus its denoising times the share of transformer work the "
+    "recipe kept on the trained CogVideoX-nano. psnr_db and caption_score: CogVideoX-nano, 18 held-out captions, "
+    "same seeds, against the unaccelerated clips (helpers.nano.judge; compile adds nothing to the loss; fp8's "
+    "from the nano in bf16 on the same GPU)."
+)
+
+
+def child(group: str, steps: int, model: str) -> None:
+    """One group in this process: build once, then each recipe; a RESULT line per recipe."""
+    import torch
+
+    import helpers
+    from helpers.speed import apply_speed
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    counters = torch._dynamo.utils.counters
+    torch.manual_seed(0)
+    if model == "5b":
+        from helpers.architecture import random_5b_pipeline
+
+        pipe = random_5b_pipeline(device)
+        size = dict(num_frames=49, height=480, width=720)
+    else:  # a dry run of this script's logic on a small model (any device)
+        pipe = helpers.load_pipeline(model).to(device)
+        d = helpers.model_defaults(pipe)
+        size = dict(num_frames=d["num_frames"], height=d["height"], width=d["width"])
+    pipe.set_progress_bar_config(disable=True)
+    pipe.vae.enable_tiling()
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+    base, extras = GROUPS[group]
+    try:
+        if base:
+            apply_speed(pipe, base)
+    except Exception as e:  # e.g. fp8 on a GPU without fp8: every row says why
+        for extra in extras:
+            row = dict(recipe="+".join(p for p in (base, extra) if p), gpu=gpu, group=group,
+                       error=f"{type(e).__name__}: {e}")
+            print("RESULT " + json.dumps(row), flush=True)
+        return
+
+    first_forward: list[float] = []  # when the transformer first runs in a call: encoding ends there
+    pipe.transformer.register_forward_pre_hook(lambda *a: first_forward.append(time.perf_counter()))
+
+    def call(n: int, **kw) -> tuple:
+        """Seconds of one generation of ``n`` steps, its step marks (call start, first forward, each step end)."""
+        marks: list[float] = []
+
+        def on_step(pipeline, i, ts, kwargs):
+            sync()
+            marks.append(time.perf_counter())
+            return kwargs
+
+        first_forward.clear()
+        sync()
+        begin = time.perf_counter()
+        out = pipe("a panda playing a guitar in a bamboo forest", **size, num_inference_steps=n, guidance_scale=6.0,
+                   generator=torch.Generator(device="cpu").manual_seed(42), callback_on_step_end=on_step, **kw)
+        sync()
+        return time.perf_counter() - begin, [begin, first_forward[0]] + marks, out
+
+    for extra in extras:
+        recipe = "+".join(p for p in (base, extra) if p) or "baseline"
+        row = dict(recipe=recipe, gpu=gpu, group=group, model=model, steps=steps, compiled="compile" in recipe)
+        try:
+            changes = apply_speed(pipe, extra, steps=steps) if extra else {}
+            n = changes.get("num_inference_steps", steps)
+            # a cache on a compiled model recompiles when its schedule changes: warm up over all the steps
+            warm_steps = n if row["compiled"] and extra not in ("", "half_steps") else 2
+            counters.clear()
+            warm_s, _, _ = call(warm_steps, output_type="latent")
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            total, marks, out = call(n, output_type="np")
+            durations = [b - a for a, b in zip(marks[1:-1], marks[2:])]  # each step, from the first forward
+            encode_s = marks[1] - marks[0]
+            row.update(
+                end_to_end_s=round(total, 2), steps_run=n, median_step_s=round(sorted(durations)[n // 2], 3),
+                denoise_s=round(sum(durations), 2), encode_s=round(encode_s, 2),
+                decode_s=round(total - (marks[-1] - marks[0]), 2), frames_returned=int(out.frames[0].shape[0]),
+                compile_s=round(max(0.0, warm_s - encode_s - sum(durations[:warm_steps])), 1)
+                if row["compiled"] else 0,
+                peak_vram_gib=round(torch.cuda.max_memory_allocated() / GIB, 2) if device == "cuda" else None,
+                graphs=int(counters["stats"].get("unique_graphs", 0)),
+                graph_breaks=int(sum(counters["graph_break"].values())),
+            )
+            if group.startswith("warm"):
+                row["warm_compile_s"] = row["compile_s"]
+            del out
+        except Exception as e:  # recorded, not hidden: the notebook shows it
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        try:
+            pipe.transformer.disable_cache()
+        except Exception:
+            pass  # no cache was on
+        print("RESULT " + json.dumps(row), flush=True)
+
+
+def run(args) -> None:
+    """Each group in a fresh process; rows appended to --out as they come (a timeout keeps the groups done)."""
+    out = Path(args.out)
+    rows = json.loads(out.read_text()) if out.exists() else []
+    for group in args.groups:  # each cold group its own cache folder; a warm start reads its cold one's
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(Path(args.cache) / COLD.get(group, group)))
+        command = [sys.executable, __file__, "child", group, "--steps", str(args.steps), "--model", args.model]
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
+            stdout, failure = done.stdout, f"exit {done.returncode}: {done.stderr[-400:]}"
+        except subprocess.TimeoutExpired as e:
+            tail = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+            stdout, failure = e.stdout or "", f"over {args.timeout} s; last output: {tail[-300:]}"
+        if isinstance(stdout, bytes):
+            stdout = stdout.decode()
+        new = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
+        base, extras = GROUPS[group]
+        new += [dict(recipe="+".join(p for p in (base, x) if p) or "baseline", group=group, error=failure)
+                for x in extras[len(new):]]
+        for row in new:
+            row["process_s"] = round(time.perf_counter() - start, 1)
+            print(json.dumps(row), flush=True)
+        rows += new
+        out.write_text(json.dumps(rows, indent=1))
+
+
+def nano_fp8(args) -> None:
+    """fp8 dynamic's quality on CogVideoX-nano (bf16 on the GPU, with and without), appended to --out."""
+    import numpy as np
+    import torch
+
+    import helpers
+    from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, generate, judge
+    from helpers.quantization import psnr_db
+    from helpers.speed import apply_speed
+
+    backgrounds = list(BACKGROUNDS)
+    scenes = [Scene(c, s, m, backgrounds[k % len(backgrounds)]) for k, (c, s, m) in enumerate(HELD_OUT)]
+    clips, row = {}, dict(recipe="fp8", model="nano", gpu=torch.cuda.get_device_name(0))
+    for recipe in ("baseline", "fp8"):
+        pipe = helpers.load_pipeline("nano").to("cuda", torch.bfloat16)
+        pipe.set_progress_bar_config(disable=True)
+        try:
+            apply_speed(pipe, recipe)
+            clips[recipe] = generate(pipe, scenes, steps=25)
+        except Exception as e:
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            break
+    if "fp8" in clips:
+        right = [j.colour == s.colour and j.motion == s.motion for j, s in zip(map(judge, clips["fp8"]), scenes)]
+        base = [j.colour == s.colour and j.motion == s.motion for j, s in zip(map(judge, clips["baseline"]), scenes)]
+        row.update(psnr_db=round(float(np.mean([min(psnr_db(a, b), 99.0) for a, b in zip(clips["baseline"],
+                                                                                        clips["fp8"])])), 1),
+                   caption_accuracy=round(float(np.mean(right)), 3), baseline_caption_accuracy=round(float(np.mean(base)), 3))
+    print(json.dumps(row), flush=True)
+    out = Path(args.out)
+    out.write_text(json.dumps((json.loads(out.read_text()) if out.exists() else []) + [row], indent=1))
+
+
+def quality(recipe: str, nano: dict) -> dict:
+    """The nano's quality figures for ``recipe``: compile adds nothing; fp8's from the GPU nano run."""
+    parts = [p for p in recipe.split("+") if p not in ("compile", "fp8")] or ["baseline"]
+    key = "+".join(parts)
+    found = nano.get(key)
+    if found is None and "fp8" not in recipe:
+        return {}
+    out = {}
+    if found:
+        out = dict(caption_score=round(100 * found["caption_accuracy"], 1), quality_psnr_db=found.get("psnr_db", 99.0))
+    if "fp8" in recipe:
+        fp8 = nano.get("fp8")
+        if not fp8 or "psnr_db" not in fp8:
+            return dict(quality_note="fp8's effect on the nano not measured")
+        out["fp8_psnr_db"] = fp8["psnr_db"]
+        out["fp8_caption_score"] = round(100 * fp8["caption_accuracy"], 1)
+        if key == "baseline":
+            out.update(caption_score=out["fp8_caption_score"], quality_psnr_db=fp8["psnr_db"])
+        else:
+            out["quality_note"] = "psnr/caption of the cache or step change alone; fp8 adds its own (fp8_*)"
+    return out
+
+
+def merge(files: list[str]) -> list[dict]:
+    """Rows of the result files, the latest per recipe, with ratios, estimates and the nano's quality."""
+    latest: dict[str, dict] = {}
+    nano = {r["recipe"]: r for r in json.loads(NANO.read_text())["results"]}
+    for f in files:
+        for row in json.loads(Path(f).read_text()):
+            if row.get("model") == "nano" and row["recipe"] == "fp8":
+                nano["fp8"] = row
+            elif row.get("group", "").startswith("warm"):
+                if "warm_compile_s" in row:
+                    latest.setdefault(row["recipe"], {})["warm_compile_s"] = row["warm_compile_s"]
+            else:
+                latest[row["recipe"]] = {**latest.get(row["recipe"], {}), **row}
+    base = latest.get("baseline", {})
+    rows = list(latest.values())
+    if "end_to_end_s" in base:
+        for name in ESTIMATED:
+            found = nano.get(name)
+            if found and "transformer_work" in found:
+                denoise = base["denoise_s"] * found["transformer_work"]
+                rows.append(dict(recipe=name, gpu=base["gpu"], estimated=True, compile_s=0, compiled=False,
+                                 peak_vram_gib=base["peak_vram_gib"], transformer_work=found["transformer_work"],
+                                 end_to_end_s=round(base["end_to_end_s"] - base["denoise_s"] + denoise, 1)))
+    for row in rows:
+        row.setdefault("compile_s", 0)
+        if "end_to_end_s" in row and "end_to_end_s" in base:
+            row["speedup"] = round(base["end_to_end_s"] / row["end_to_end_s"], 2)
+        row.update(quality(row["recipe"], nano))
+    return sorted(rows, key=lambda r: r.get("end_to_end_s", 1e9), reverse=True)
+
+
+def chart(args) -> None:
+    """Merge result files into media/benchmarks/speed.json and draw speed-up against quality."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = merge(args.files)
+    RESULTS.write_text(json.dumps(dict(note=NOTE, random_weights=True, results=rows), indent=1) + "\n")
+    timed = [r for r in rows if "end_to_end_s" in r]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.42 * len(timed) + 1.6))
+    names = [r["recipe"] + (" (estimated)" if r.get("estimated") else "") for r in timed]
+    left.barh(names, [r["end_to_end_s"] for r in timed], color=["#bbb" if r.get("estimated") else
+                                                                  "#4c78a8" for r in timed])
+    left.barh(names, [r["compile_s"] for r in timed], left=[r["end_to_end_s"] for r in timed], color="#f58518",
+              label="first-run compile")
+    for k, r in enumerate(timed):
+        left.text(r["end_to_end_s"] + r["compile_s"] + 1, k, f"{r['end_to_end_s']:.0f} s, {r['peak_vram_gib']:.0f} GiB",
+                  va="center", fontsize=8)
+    left.axvline(45, color="#e45756", ls="--", lw=1, label="45 s target")
+    left.set_xlabel("seconds, 49 frames 480x720, 50 steps, end to end")
+    left.set_title(f"CogVideoX-5b architecture, random weights, {timed[0].get('gpu', '')}", fontsize=10)
+    left.legend(fontsize=8, loc="lower right")
+    shown = [r for r in timed if "caption_score" in r]
+    for r in shown:
+        right.scatter(r["speedup"], r["caption_score"], color="#4c78a8")
+        right.annotate(r["recipe"], (r["speedup"], r["caption_score"]), fontsize=7, xytext=(3, 3),
+                       textcoords="offset points")
+    right.set_xlabel("speed-up over bf16 eager (5b architecture, H100)")
+    right.set_ylabel("caption score on CogVideoX-nano (%)")
+    right.set_title("what each shortcut costs", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(RESULTS.with_suffix(".png"), dpi=110)
+    print("wrote", RESULTS, RESULTS.with_suffix(".png"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--model", default="5b")
+    p.add_argument("--out", default="speed_results.json")
+    p.add_argument("--cache", default="/tmp/kit-compile-cache")
+    p.add_argument("--timeout", type=int, default=560)
+    p = sub.add_parser("child")
+    p.add_argument("group", choices=list(GROUPS))
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--model", default="5b")
+    p = sub.add_parser("nano-fp8")
+    p.add_argument("--out", default="speed_results.json")
+    p = sub.add_parser("chart")
+    p.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args)
+    elif args.command == "child":
+        child(args.group, args.steps, args.model)
+    elif args.command == "nano-fp8":
+        nano_fp8(args)
+    else:
+        chart(args)
+
+
+if __name__ == "__main__":
+    main()
