@@ -215,6 +215,9 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     ``report`` is :func:`helpers.environment_report`'s, ``choice`` :func:`helpers.choose_model`'s.
     The kit's tiny models need no planning; CogVideoX-5b on a CUDA GPU gets :func:`recommend`'s
     recipe; without a GPU the seed's recipe stays (its offload step is then skipped).
+    ``recipe="leanest"`` asks for the recipe with the least predicted VRAM that fits;
+    ``recipe="fastest"`` adds to the fastest memory recipe the fastest speed steps measured on a GPU
+    (:func:`fastest_speed`).
 
     Example:
         >>> import helpers
@@ -222,18 +225,86 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         >>> report = helpers.environment_report()
         >>> choose_recipe(report, helpers.choose_model("nano"))[0]  # on a CPU
         'model_cpu_offload+vae_tiling'
+        >>> from types import SimpleNamespace
+        >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, host_ram_total_gib=64, compute_capability="8.9")
+        >>> five_b = helpers.choose_model("THUDM/CogVideoX-5b")
+        >>> choose_recipe(rtx4090, five_b, "fastest")[0], choose_recipe(rtx4090, five_b)[0]
+        ('all_on_gpu+vae_tiling+fp8+compile', 'low_ram_staged')
     """
     seed = "model_cpu_offload+vae_tiling"
-    if recipe:
+    goal = recipe if recipe in ("fastest", "leanest") else None
+    if recipe and not goal:
         return recipe, f"recipe {recipe}: set in the parameters cell"
     if not report.cuda:
-        return seed, f"recipe {seed} (the seed article's): no CUDA GPU, so its offload step will be skipped"
+        return seed, (f"recipe {seed} (the seed article's): no CUDA GPU, so its offload step will be skipped"
+                      + ("; speed and memory recipes are for CUDA GPUs" if goal else ""))
+    vram = report.vram_total_gib or 0.0
     if choice.kit_model:
-        return "all_on_gpu", "recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
-    best, why = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, **request)
-    if best is None:
-        raise RuntimeError(why)
-    return best.recipe, f"recipe {why} (helpers.planner)"
+        memory, why = "all_on_gpu", "recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
+        return memory, why + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else "")
+    if goal == "fastest" and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * report.host_ram_total_gib:
+        # speed steps were measured with everything on the GPU: their own peaks (fp8 halves the
+        # transformer) decide whether that fits, not the bf16 prediction
+        speed, speed_why = fastest_speed(report, "all_on_gpu+vae_tiling")
+        if speed:
+            return f"all_on_gpu+vae_tiling+{speed}", f"recipe all_on_gpu+vae_tiling+{speed}: {speed_why}"
+    if goal == "leanest":
+        fitting = [p for p in (predict(r, **request) for r in RECIPES if "fp8" not in r)
+                   if p.fits(vram, report.host_ram_total_gib)]
+        if not fitting:
+            raise RuntimeError(recommend(vram, report.host_ram_total_gib, **request)[1])
+        best = min(fitting, key=lambda p: (round(p.peak_vram_gib, 1), -p.relative_speed))
+        return best.recipe, (f"recipe {best.recipe}: the least VRAM of the recipes that fit "
+                             f"({best.peak_vram_gib:.1f} GiB predicted of {vram:.1f}; helpers.planner)")
+    else:
+        best, why = recommend(vram, report.host_ram_total_gib, **request)
+        if best is None:
+            raise RuntimeError(why)
+        memory, why = best.recipe, f"recipe {why} (helpers.planner)"
+    if goal == "fastest":
+        why += "; no speed step measured on a GPU fits here with everything on the GPU"
+    return memory, why
+
+
+def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_caption_loss: float = 5.0,
+                  results: dict | None = None) -> tuple[str, str]:
+    """The fastest speed steps measured on a GPU (``media/benchmarks/speed.json``) for this machine, and why.
+
+    Candidates keep the request as asked (no fewer steps), lose at most ``max_caption_loss``
+    points of caption score on CogVideoX-nano, fit this GPU's memory, need no fp8 on a GPU
+    without it (compute capability 8.9+), and were measured with everything on the GPU, so
+    they apply only to a memory recipe that keeps everything there. ``""`` when none applies.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.planner import fastest_speed
+        >>> h100 = SimpleNamespace(cuda=True, vram_total_gib=79.2, compute_capability="9.0")
+        >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, compute_capability="8.9")
+        >>> fastest_speed(h100)[0], fastest_speed(rtx4090)[0]  # the PAB cache needs more memory than fp8 saves
+        ('compile+pab', 'fp8+compile')
+        >>> fastest_speed(h100, "model_cpu_offload+vae_tiling")[0]
+        ''
+    """
+    record = results or benchmark_results("speed.json")
+    if record is None:
+        return "", "no speed measurements here (media/benchmarks/speed.json is in the kit's repository)"
+    if not memory_recipe.startswith(("all_on_gpu", "layerwise_fp8+all_on_gpu")):
+        return "", f"speed steps were measured with everything on the GPU, not with {memory_recipe}"
+    rows = record["results"]
+    base = next(r for r in rows if r["recipe"] == "baseline")
+    major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
+    fits = [r for r in rows if "end_to_end_s" in r and not r.get("estimated") and "half_steps" not in r["recipe"]
+            and r.get("caption_score", 0) >= base.get("caption_score", 100) - max_caption_loss
+            and r.get("fp8_caption_score", 100) >= base.get("caption_score", 100) - max_caption_loss
+            and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0)
+            and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))]
+    best = min(fits, key=lambda r: r["end_to_end_s"], default=None)
+    if best is None or best["recipe"] == "baseline":
+        return "", "no speed step measured faster within the quality bound fits here"
+    return best["recipe"], (f"{best['speedup']:.2f}x bf16 eager end to end on an {best['gpu'].replace('NVIDIA ', '')} "
+                            f"(5b architecture, random weights), first run compiles for {best['compile_s']:.0f} s; "
+                            f"caption score on CogVideoX-nano {best.get('caption_score', '-')}% "
+                            "(media/benchmarks/speed.json)")
 
 
 def benchmark_results(name: str = "memory.json") -> dict | None:

@@ -91,6 +91,8 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
         >>> type(model[0].weight).__name__
         'WeightQBytesTensor'
     """
+    import torch
+
     found = check_scheme(scheme, device)
     if found.library == "torchao":
         from torchao import quantization as ao
@@ -100,6 +102,12 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
             "torchao_int8_dynamic": ao.Int8DynamicActivationInt8WeightConfig,
             "torchao_fp8_dynamic": ao.Float8DynamicActivationFloat8WeightConfig,
         }[scheme]()
+        if scheme == "torchao_fp8_dynamic" and any(
+                getattr(m, "weight", None) is not None and tuple(m.weight.shape) == (128, 128)
+                for m in model.modules() if isinstance(m, torch.nn.Linear)):
+            # torchao 0.18 takes a per-tensor-scaled 128x128 weight for a 128x128 block-scaled one and fails
+            # ("input_tensor must be 1x128 scaled"): small models (CogVideoX-nano) get per-row scales
+            config = ao.Float8DynamicActivationFloat8WeightConfig(granularity=ao.PerRow())
         ao.quantize_(model, config, filter_fn=_int8_matmul_fits if scheme == "torchao_int8_dynamic" else None)
     elif found.library == "quanto":
         from optimum import quanto

@@ -2,6 +2,8 @@
 
 A recipe is a ``+``-joined list of steps, e.g. ``"model_cpu_offload+vae_tiling"`` (the
 seed's recipe). Steps that need CUDA are skipped on a CPU-only machine with a one-line note.
+Speed steps that keep the request as asked (``fp8``, ``compile``, ``pab``, ... from
+:mod:`helpers.speed`) may follow the memory steps: the planner's "fastest" recipe uses them.
 """
 
 from __future__ import annotations
@@ -92,11 +94,16 @@ def apply_recipe(pipe, recipe: str) -> str:
     """
     import torch
 
+    from .speed import SPEED_RECIPES, apply_speed
+
     steps = [s.strip() for s in recipe.split("+") if s.strip()]
+    speed = [s for s in steps if s.partition("@")[0] in SPEED_RECIPES and s not in ("baseline", "half_steps")]
+    steps = [s for s in steps if s not in speed]
     steps.sort(key=lambda s: s != "ff_chunking")  # wrap the blocks before any offloading hooks see them
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise ValueError(f"unknown recipe step {unknown[0]!r}: use one or more of {', '.join(STEPS)} joined by '+'.")
+        raise ValueError(f"unknown recipe step {unknown[0]!r}: use one or more of {', '.join(STEPS)} joined by '+' "
+                         f"(speed steps that keep the request: {', '.join(k for k in SPEED_RECIPES if k not in ('baseline', 'half_steps'))}).")
     applied = []
     for step in steps:
         needs_cuda, _ = STEPS[step]
@@ -124,4 +131,7 @@ def apply_recipe(pipe, recipe: str) -> str:
         elif step == "vae_slicing":
             pipe.vae.enable_slicing()
         applied.append(step)
+    if speed:  # after the memory steps: fp8 quantizes where the weights now are, compile comes last
+        apply_speed(pipe, "+".join(speed))
+        applied += speed
     return "+".join(applied) or "cpu"

@@ -33,6 +33,8 @@ SPEED_RECIPES = {
 
 # diffusers' default TaylorSeer patterns ("^transformer_blocks.*attn", re.fullmatch) match no module of
 # CogVideoX, whose attention is "transformer_blocks.N.attn1": these do (attention and feed-forward).
+# TaylorSeer keeps two bf16 copies (value and slope) of every hooked output: about 27 GiB more for the
+# 5b at 49x480x720 (with fp32 copies it ran out of an H100's 80 GB).
 TAYLORSEER_IDENTIFIERS = [r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.ff"]
 
 
@@ -100,7 +102,7 @@ def apply_speed(pipe, recipe: str, *, steps: int | None = None, mag_ratios: list
         elif step == "taylorseer":
             pipe.transformer.enable_cache(TaylorSeerCacheConfig(
                 cache_interval=int(value or 5), disable_cache_before_step=3, max_order=1,
-                taylor_factors_dtype=torch.float32, cache_identifiers=TAYLORSEER_IDENTIFIERS))
+                taylor_factors_dtype=torch.bfloat16, cache_identifiers=TAYLORSEER_IDENTIFIERS))
         elif step == "magcache":
             if mag_ratios is None:
                 raise ValueError("magcache needs the model's magnitude ratios: ratios = helpers.speed.calibrate_magcache"

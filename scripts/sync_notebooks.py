@@ -38,6 +38,8 @@ NANO_EVAL = ROOT / "media" / "nano_eval.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
+SPEED = ROOT / "media" / "benchmarks" / "speed.json"
+S_START, S_END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -77,6 +79,17 @@ def gpu_cost(bench: str | None) -> str:
     if not bench or not (ROOT / bench).exists():
         return "CogVideoX-5b on a GPU: not measured yet (no T4 here either)."
     b = json.loads((ROOT / bench).read_text())
+    if bench.endswith("speed.json"):  # the speed benchmark: bf16 eager and the fastest recipe
+        done = [r for r in b["results"] if "end_to_end_s" in r and not r.get("estimated")]
+        base = next(r for r in done if r["recipe"] == "baseline")
+        fast = min(done, key=lambda r: r["end_to_end_s"])
+        return (
+            f"CogVideoX-5b (49x480x720, 50 steps, end to end) on an {base['gpu'].replace('NVIDIA ', '')}, measured with "
+            f"its full-size architecture and **random weights** (`{bench}`): bf16 eager {base['end_to_end_s']:.0f} s, "
+            f"{base['peak_vram_gib']:.1f} GiB peak VRAM; fastest `{fast['recipe']}` {fast['end_to_end_s']:.0f} s "
+            f"({fast['speedup']:.2f}x) after {fast['compile_s']:.0f} s of compiling, {fast['peak_vram_gib']:.1f} GiB. "
+            "A T4 is not measured (none here)."
+        )
     if "results" in b:  # the quantization benchmark: the unquantized run, the smallest and the fastest
         done = [r for r in b["results"] if r["step_s"] is not None]
         base = next(r for r in done if r["scheme"] == "bf16" and not r["compiled"])
@@ -151,6 +164,8 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
     for cell in nb.cells:  # markdown cells that quote a committed results file
         if cell.cell_type == "markdown" and QUANTIZATION.exists():
             cell.source = replace_between(cell.source, Q_START, Q_END, quantization_table())
+        if cell.cell_type == "markdown" and SPEED.exists():
+            cell.source = replace_between(cell.source, S_START, S_END, speed_table())
         if cell.cell_type == "markdown" and NANO_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
     if refresh_checked:
@@ -255,6 +270,39 @@ def quantization_table() -> str:
     return "\n".join(rows)
 
 
+def speed_table() -> str:
+    """media/benchmarks/speed.json as a markdown table (README and notebook 07)."""
+    record = json.loads(SPEED.read_text())
+    gpu = next(r["gpu"] for r in record["results"] if r.get("gpu")).replace("NVIDIA ", "")
+    rows = [
+        f"Measured on an {gpu} by `scripts/bench_speed.py` (`media/benchmarks/speed.json`, chart "
+        "`media/benchmarks/speed.png`). " + record["note"],
+        "",
+        "| recipe | end to end s | vs bf16 eager | compile s (warm start) | peak VRAM GiB | graphs / breaks "
+        "| nano PSNR dB | nano caption score |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"] + record.get("not_measured", []):
+        name = f"`{r['recipe']}`" + (" (estimated)" if r.get("estimated") else "")
+        if "end_to_end_s" not in r:
+            error = r.get('error', '')[:160].replace('|', '/').replace('\n', ' ')
+            rows.append(f"| {name} | not measured: {error} | | | | | | |")
+            continue
+        compile_s = f"{r['compile_s']:.0f}" if r.get("compile_s") else "0"
+        if r.get("warm_compile_s") is not None:
+            compile_s += f" ({r['warm_compile_s']:.0f})"
+        graphs = f"{r['graphs']} / {r['graph_breaks']}" if "graphs" in r else "-"
+        psnr = r.get("quality_psnr_db")
+        psnr = "reference" if r["recipe"] == "baseline" else "-" if psnr is None else \
+            "identical" if psnr >= 99 else f"{psnr:.1f}"
+        score = f"{r['caption_score']:.0f}%" if "caption_score" in r else "-"
+        if "fp8_caption_score" in r and r["recipe"] != "fp8+compile":
+            psnr += f" (fp8 alone {r['fp8_psnr_db']:.1f})"
+        rows.append(f"| {name} | {r['end_to_end_s']:.1f} | {r['speedup']:.2f}x | {compile_s} | "
+                    f"{r['peak_vram_gib']:.1f} | {graphs} | {psnr} | {score} |")
+    return "\n".join(rows)
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     if start not in text or end not in text:
         return text
@@ -309,6 +357,8 @@ def main() -> int:
         new = replace_between(new, "<!-- memory:start -->", "<!-- memory:end -->", memory_table())
     if QUANTIZATION.exists():
         new = replace_between(new, Q_START, Q_END, quantization_table())
+    if SPEED.exists():
+        new = replace_between(new, S_START, S_END, speed_table())
     new = replace_between(new, "<!-- workshop:start -->", "<!-- workshop:end -->", workshop_table(paths, times))
     if new != readme:
         stale.append("README.md")

@@ -56,3 +56,55 @@ def test_a_big_gpu_keeps_everything_on_it_and_fp8_only_when_asked():
 def test_unknown_recipe_names_the_known_ones():
     with pytest.raises(ValueError, match="does not know recipe 'cpu_offload'.*model_cpu_offload"):
         planner.predict("cpu_offload")
+
+
+# --- the speed choice ("fastest", "leanest") --------------------------------------------------
+from types import SimpleNamespace  # noqa: E402
+
+import helpers  # noqa: E402
+from helpers.planner import choose_recipe, fastest_speed  # noqa: E402
+
+
+def gpu(vram, cc="9.0", ram=200.0):
+    return SimpleNamespace(cuda=True, vram_total_gib=vram, host_ram_total_gib=ram, compute_capability=cc)
+
+
+SPEED = {"results": [
+    dict(recipe="baseline", gpu="H100", end_to_end_s=100, peak_vram_gib=23.5, compile_s=0, speedup=1.0, caption_score=100),
+    dict(recipe="compile", gpu="H100", end_to_end_s=75, peak_vram_gib=23.5, compile_s=12, speedup=1.33, caption_score=100),
+    dict(recipe="fp8+compile", gpu="H100", end_to_end_s=62, peak_vram_gib=18, compile_s=49, speedup=1.61,
+         caption_score=100, fp8_caption_score=100),
+    dict(recipe="fp8+compile+half_steps", gpu="H100", end_to_end_s=35, peak_vram_gib=18, compile_s=49, speedup=2.9,
+         caption_score=100, fp8_caption_score=100),
+    dict(recipe="fastercache", gpu="H100", end_to_end_s=68, peak_vram_gib=39.5, compile_s=0, speedup=1.47,
+         caption_score=94.4),
+    dict(recipe="magcache", gpu="H100", end_to_end_s=50, peak_vram_gib=23.5, compile_s=0, speedup=2.0,
+         caption_score=100, estimated=True),
+]}
+
+
+def test_fastest_speed_keeps_the_request_the_quality_and_what_the_gpu_has():
+    assert fastest_speed(gpu(80), results=SPEED)[0] == "fp8+compile"  # not half steps, not estimated
+    assert fastest_speed(gpu(80, cc="8.0"), results=SPEED)[0] == "compile"  # no fp8 before compute capability 8.9
+    assert fastest_speed(gpu(80), results=SPEED, max_caption_loss=10)[0] == "fp8+compile"
+    assert fastest_speed(gpu(16), results=SPEED)[0] == ""  # nothing measured fits 16 GB
+    speed, why = fastest_speed(gpu(80), "model_cpu_offload+vae_tiling", results=SPEED)
+    assert speed == "" and "everything on the GPU" in why
+
+
+def test_fastest_and_leanest_choices_for_the_5b():
+    five_b = helpers.choose_model("THUDM/CogVideoX-5b")
+    fastest, why = choose_recipe(gpu(79.2), five_b, "fastest")
+    assert fastest.startswith("all_on_gpu+vae_tiling+") and "speed.json" in why
+    leanest, _ = choose_recipe(gpu(79.2), five_b, "leanest")
+    assert helpers.planner.predict(leanest).peak_vram_gib < helpers.planner.predict("all_on_gpu+vae_tiling").peak_vram_gib
+    t4, why = choose_recipe(gpu(14.7, cc="7.5", ram=12.7), five_b, "fastest")
+    assert t4 == "low_ram_staged" and "no speed step" in why  # no fp8, and nothing measured fits 15 GB
+
+
+def test_apply_recipe_takes_speed_steps_after_memory_steps():
+    pipe = helpers.load_pipeline("nano")
+    assert helpers.apply_recipe(pipe, "vae_tiling+fused_qkv") == "vae_tiling+fused_qkv"
+    assert pipe.transformer.transformer_blocks[0].attn1.fused_projections
+    with pytest.raises(ValueError, match="speed steps"):
+        helpers.apply_recipe(pipe, "vae_tiling+warp_speed")

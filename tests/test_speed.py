@@ -5,16 +5,23 @@ import pytest
 import torch
 
 import helpers
-from helpers.speed import SPEED_RECIPES, apply_speed
+from helpers.quantization import QuantizationError
+from helpers.speed import SPEED_RECIPES, apply_speed, calibrate_magcache
+
+CPU_RECIPES = [r for r in SPEED_RECIPES if r not in ("baseline", "fp8", "compile", "magcache")]
 
 
-def run(recipe: str, steps: int = 10):
+def run(recipe: str, steps: int = 10, **options):
     """Frames, and how many times the last block's feed-forward ran, for one generation with ``recipe``."""
     pipe = helpers.load_pipeline("nano")
     pipe.set_progress_bar_config(disable=True)
-    changes = apply_speed(pipe, recipe)
+    if recipe.startswith("magcache"):
+        options["mag_ratios"] = calibrate_magcache(pipe, prompt="a blue square moving left", num_inference_steps=steps)
+    changes = apply_speed(pipe, recipe, steps=steps, **options)
     calls = []
-    pipe.transformer.transformer_blocks[-1].ff.register_forward_hook(lambda *args: calls.append(1))
+    # the feed-forward's first linear layer: caches that replace the whole feed-forward skip it too
+    linear = next(m for m in pipe.transformer.transformer_blocks[-1].ff.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda *args: calls.append(1))
     request = {**helpers.model_defaults(pipe), "num_inference_steps": steps, **changes}
     video = pipe(**request, generator=torch.Generator().manual_seed(0), output_type="np").frames[0]
     return video, len(calls)
@@ -25,7 +32,7 @@ def baseline():
     return run("baseline")
 
 
-@pytest.mark.parametrize("recipe", [r for r in SPEED_RECIPES if r != "baseline"])
+@pytest.mark.parametrize("recipe", CPU_RECIPES)
 def test_each_recipe_makes_the_frames_asked_for(recipe, baseline):
     video, _ = run(recipe)
     assert video.shape == baseline[0].shape and np.isfinite(video).all()
@@ -42,6 +49,45 @@ def test_first_block_cache_skips_blocks_once_its_threshold_allows(baseline):
     _, loose = run("first_block_cache@0.4")
     assert strict == baseline[1] == 10  # one batched (CFG) pass per step
     assert loose < strict
+
+
+def test_taylorseer_skips_feed_forwards_on_schedule(baseline):
+    _, every_fifth = run("taylorseer")  # 3 warm-up steps, then one full pass in 5
+    _, every_other = run("taylorseer@2")
+    assert every_fifth < every_other < baseline[1]
+    # diffusers' rule: full passes during the first 3 steps, then at steps 4, 9, 14, ...
+    assert every_fifth == len([k for k in range(10) if k < 3 or (k - 4) % 5 == 0]) == 5
+
+
+def test_diffusers_default_taylorseer_patterns_match_nothing_in_cogvideox():
+    import re
+
+    from diffusers.hooks.taylorseer_cache import _TRANSFORMER_BLOCK_IDENTIFIERS
+
+    names = [name for name, _ in helpers.load_pipeline("nano").transformer.named_modules()]
+    assert not [n for n in names if any(re.fullmatch(p, n) for p in _TRANSFORMER_BLOCK_IDENTIFIERS)]
+    assert "transformer_blocks.0.attn1" in names
+
+
+def test_magcache_calibrates_then_skips_steps(baseline):
+    video, calls = run("magcache@0.5")
+    assert video.shape == baseline[0].shape
+    assert calls < baseline[1]
+
+
+def test_magcache_without_calibration_says_how_to_calibrate():
+    with pytest.raises(ValueError, match="calibrate_magcache"):
+        apply_speed(helpers.load_pipeline("nano"), "magcache")
+
+
+def test_fp8_on_a_cpu_says_what_it_needs():
+    with pytest.raises(QuantizationError, match="compute capability 8.9"):
+        apply_speed(helpers.load_pipeline("nano"), "fp8+compile")
+
+
+def test_compiled_blocks_compute_the_same_video(baseline):
+    video, _ = run("compile")  # (forward hooks inside a compiled block run at trace time only: no count)
+    assert np.abs(video - baseline[0]).max() < 1e-2
 
 
 def test_half_steps_halves_the_transformer_passes(baseline):
