@@ -35,6 +35,10 @@ TRANSFORMER_5B = dict(
     use_learned_positional_embeddings=False,
 )
 
+#: CogVideoX-5b-I2V's transformer: the picture's latents stacked on the noisy ones (twice the
+#: channels) and position embeddings learned for 49x480x720 (as diffusers' conversion sets them).
+TRANSFORMER_5B_I2V = {**TRANSFORMER_5B, "in_channels": 32, "use_learned_positional_embeddings": True}
+
 VAE_5B = dict(
     act_fn="silu",
     block_out_channels=(128, 256, 256, 512),
@@ -72,8 +76,8 @@ T5_XXL = dict(
 )
 
 
-def build_5b_components(device: str = "meta", dtype=None) -> dict:
-    """CogVideoX-5b's text encoder, transformer and VAE with random weights on ``device``.
+def build_5b_components(device: str = "meta", dtype=None, task: str = "text") -> dict:
+    """CogVideoX-5b's text encoder, transformer and VAE with random weights on ``device`` (5b-I2V's for ``task="image"``).
 
     On ``"meta"`` (the default) nothing is allocated: use it to count parameters or bytes.
     On ``"cuda"`` this is the random-weight model the kit's GPU benchmarks time.
@@ -95,7 +99,7 @@ def build_5b_components(device: str = "meta", dtype=None) -> dict:
         with torch.device(device):
             return dict(
                 text_encoder=T5EncoderModel(T5Config(**T5_XXL)),
-                transformer=CogVideoXTransformer3DModel(**TRANSFORMER_5B),
+                transformer=CogVideoXTransformer3DModel(**(TRANSFORMER_5B_I2V if task == "image" else TRANSFORMER_5B)),
                 vae=AutoencoderKLCogVideoX(**VAE_5B),
             )
     finally:
@@ -113,8 +117,11 @@ def parameter_counts_5b() -> dict[str, int]:
     return {name: sum(p.numel() for p in module.parameters()) for name, module in build_5b_components().items()}
 
 
-def random_5b_pipeline(device: str = "cuda", dtype=None):
-    """A ``CogVideoXPipeline`` of CogVideoX-5b's architecture with random weights, built on ``device``.
+def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text"):
+    """A pipeline of CogVideoX-5b's architecture with random weights, built on ``device``.
+
+    ``task`` picks the pipeline as :func:`helpers.load_pipeline` does: ``"image"`` builds
+    CogVideoX-5b-I2V's architecture, ``"video"`` the video-to-video pipeline on CogVideoX-5b's.
 
     bf16 by default. The tokenizer is the kit's small local one (its ids fall inside T5's
     vocabulary); the scheduler is CogVideoX-5b's. Weights' values change neither time nor memory.
@@ -122,16 +129,19 @@ def random_5b_pipeline(device: str = "cuda", dtype=None):
     Example:
         >>> from helpers.architecture import random_5b_pipeline
         >>> pipe = random_5b_pipeline("meta")
-        >>> type(pipe).__name__
-        'CogVideoXPipeline'
+        >>> type(pipe).__name__, type(random_5b_pipeline("meta", task="image")).__name__
+        ('CogVideoXPipeline', 'CogVideoXImageToVideoPipeline')
     """
+    import diffusers
     import torch
-    from diffusers import CogVideoXDPMScheduler, CogVideoXPipeline
+    from diffusers import CogVideoXDPMScheduler
 
+    from .image_video import PIPELINES
     from .small_model import SCHEDULER_CONFIG, _tokenizer
 
-    parts = build_5b_components(device=device, dtype=dtype or torch.bfloat16)
-    return CogVideoXPipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
+    parts = build_5b_components(device=device, dtype=dtype or torch.bfloat16, task=task)
+    pipeline = getattr(diffusers, PIPELINES[task])
+    return pipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
 
 
 def save_random_5b(folder, device: str = "cuda") -> None:

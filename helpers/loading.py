@@ -17,12 +17,13 @@ from pathlib import Path
 from .environment import GIB, LOW_HOST_RAM_GIB, free_disk_bytes, hub_cache_dir
 
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
-NANO, SMALL = "nano", "small"
+NANO, SMALL, SMALL_I2V = "nano", "small", "small-i2v"
 MODEL_ENV = "COGVIDEOX_MODEL"
 #: What the kit's own local models are, as ``kit_model.json`` names them.
 KIT_MODEL_LABELS = {
     "nano": "CogVideoX-nano (trained on synthetic shapes; 48x72, 9 frames)",
     "small": "small local model (random weights: its videos are noise)",
+    "small-i2v": "small local image-to-video model (random weights: its videos are noise)",
 }
 
 #: Files the pipeline needs from a hub repository: configs, the tokenizer, safetensors weights.
@@ -116,7 +117,8 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
     """Decide which model to use: argument, else ``$COGVIDEOX_MODEL``, else automatic.
 
     ``"nano"`` is CogVideoX-nano, shipped with the kit (trained on synthetic shapes);
-    ``"small"`` the random-weight small model (built on first use, for plumbing); anything
+    ``"small"`` the random-weight small model (built on first use, for plumbing), ``"small-i2v"``
+    its image-to-video twin; anything
     else is a local folder or a hub id such as ``"THUDM/CogVideoX-5b"``. Automatic picks
     CogVideoX-5b when a CUDA GPU is present and the weights are cached or can be downloaded,
     otherwise CogVideoX-nano, and says why.
@@ -153,6 +155,8 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
         source = str(nano_model_path())
     elif source == SMALL:
         source = str(small_model_path())
+    elif source == SMALL_I2V:
+        source = str(small_model_path(task="image"))
     elif source.startswith("~"):
         source = str(Path(source).expanduser())
     return ModelChoice(source=source, reason=reason)
@@ -329,11 +333,14 @@ def default_dtype():
     return torch.bfloat16 if torch.cuda.is_available() else torch.float32
 
 
-def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False):
-    """Load a CogVideoX text-to-video pipeline, chosen as :func:`choose_model` says.
+def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False,
+                  task: str = "text"):
+    """Load a CogVideoX pipeline for ``task`` ("text", "image" or "video" to video), chosen as :func:`choose_model` says.
 
     Local folders are checked first (:func:`check_model_folder`); hub ids are taken from the
-    hub cache or downloaded (:func:`download_model`). Loads safetensors only, never remote
+    hub cache or downloaded (:func:`download_model`). The checkpoint must suit the task, which is
+    read from its configs before any weight is loaded (:func:`helpers.image_video.check_task`).
+    Loads safetensors only, never remote
     code. ``torch_dtype`` defaults to bf16 on a GPU and fp32 on CPU. The pipeline stays on the
     CPU: apply a recipe (:func:`helpers.apply_recipe`) to place it.
 
@@ -344,11 +351,17 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
           folder: ...
         >>> type(pipe).__name__
         'CogVideoXPipeline'
+        >>> type(load_pipeline("nano", task="video")).__name__  # doctest: +ELLIPSIS
+        model: ...
+        'CogVideoXVideoToVideoPipeline'
     """
+    import diffusers
     import torch
-    from diffusers import CogVideoXPipeline
+
+    from .image_video import PIPELINES, check_task
 
     folder = model_folder(model, cache_dir=cache_dir)
+    check_task(folder, task)
     if not kit_model_kind(folder) and not torch.cuda.is_available() and not allow_cpu:
         raise ModelLoadError(
             f"{folder} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
@@ -356,7 +369,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
             "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
         )
     try:
-        pipe = CogVideoXPipeline.from_pretrained(
+        pipe = getattr(diffusers, PIPELINES[task]).from_pretrained(
             folder, dtype=torch_dtype or default_dtype(), use_safetensors=True
         )
     except (OSError, ValueError, EnvironmentError) as e:

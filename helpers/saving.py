@@ -50,13 +50,15 @@ def save_video(
     fps: int = 8,
     folder: str | os.PathLike | None = None,
     name: str | None = None,
+    inputs: dict | None = None,
 ) -> Path:
     """Save ``video`` as an H.264 mp4 plus a ``.json`` sidecar; return the mp4's path.
 
     The file gets a new numbered name (``<name>-001.mp4``, ``-002``, ...) so nothing already
     there is ever overwritten, and it appears complete or not at all. The sidecar records
     ``request`` (prompt, frames, size, steps, guidance...), seed, model, dtype, recipe,
-    library versions, seconds and peak memory.
+    library versions, seconds and peak memory; ``inputs`` names the files it was made from
+    (``{"image": helpers.image_video.input_record(path)}``: path and SHA-256).
 
     Example:
         >>> from helpers import save_video
@@ -79,6 +81,7 @@ def save_video(
         "model": str(getattr(pipe, "name_or_path", None) or "") or None,
         "dtype": str(getattr(pipe, "dtype", None)).replace("torch.", "") if pipe is not None else None,
         "recipe": recipe,
+        "inputs": inputs,
         "seconds": None if measurement is None else round(measurement.seconds, 3),
         "peak_vram_gib": None if measurement is None or measurement.peak_vram_gib is None else round(measurement.peak_vram_gib, 3),
         "peak_rss_gib": None if measurement is None else round(measurement.peak_rss_gib, 3),

@@ -1,4 +1,4 @@
-"""A small local CogVideoX text-to-video model with random weights, built offline.
+"""Small local CogVideoX models (text-to-video, image-to-video) with random weights, built offline.
 
 It uses the same classes as ``THUDM/CogVideoX-5b`` (T5 encoder, ``CogVideoXTransformer3DModel``
 with rotary position embeddings, ``AutoencoderKLCogVideoX`` with 4x temporal compression,
@@ -58,7 +58,7 @@ def _tokenizer(words=_WORDS):
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=226)
 
 
-def _components(seed: int) -> dict:
+def _components(seed: int, task: str = "text") -> dict:
     import torch
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
     from transformers import T5Config, T5EncoderModel
@@ -94,10 +94,13 @@ def _components(seed: int) -> dict:
         sample_width=80,
         scaling_factor=0.7,
     )
+    # Image-to-video (like CogVideoX-5b-I2V): the picture's latents are stacked on the noisy ones
+    # (twice the channels), and position embeddings are learned for one size only.
+    image = task == "image"
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=4,
         attention_head_dim=16,
-        in_channels=4,
+        in_channels=8 if image else 4,
         out_channels=4,
         time_embed_dim=32,
         text_embed_dim=32,
@@ -109,7 +112,7 @@ def _components(seed: int) -> dict:
         temporal_compression_ratio=4,
         max_text_seq_length=226,
         use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=False,
+        use_learned_positional_embeddings=image,
     )
     scheduler = CogVideoXDPMScheduler(**SCHEDULER_CONFIG)
     return dict(
@@ -121,13 +124,15 @@ def _components(seed: int) -> dict:
     )
 
 
-def build_small_model(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """Write a small random-weight CogVideoX text-to-video pipeline to ``folder``.
+def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "text") -> Path:
+    """Write a small random-weight CogVideoX pipeline to ``folder``: text-to-video, or ``task="image"``.
 
     The folder gets the hub repository's layout (``model_index.json``, ``text_encoder/``,
     ``tokenizer/``, ``transformer/``, ``vae/``, ``scheduler/``) with fp32 safetensors
     (a few MB). The same seed always gives the same weights. The folder is written
-    atomically: a half-written model is never left behind.
+    atomically: a half-written model is never left behind. The image-to-video model is built
+    like CogVideoX-5b-I2V: its transformer takes twice the latent channels and has learned
+    position embeddings (one size only).
 
     Example:
         >>> from helpers import build_small_model
@@ -135,15 +140,17 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0) -> Path:
         >>> path = build_small_model("/tmp/cogvideox-small")
         >>> pipe = CogVideoXPipeline.from_pretrained(path)
     """
-    from diffusers import CogVideoXPipeline
+    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    pipeline = CogVideoXImageToVideoPipeline if task == "image" else CogVideoXPipeline
     try:
-        CogVideoXPipeline(**_components(seed)).save_pretrained(tmp, safe_serialization=True)
+        pipeline(**_components(seed, task)).save_pretrained(tmp, safe_serialization=True)
+        kind = "small-i2v" if task == "image" else "small"
         (tmp / "kit_model.json").write_text(
-            json.dumps({"kind": "small", "version": SMALL_MODEL_VERSION, "seed": seed}, indent=2)
+            json.dumps({"kind": kind, "version": SMALL_MODEL_VERSION, "seed": seed}, indent=2)
         )
         if folder.exists():
             shutil.rmtree(folder)
@@ -164,15 +171,16 @@ def kit_cache_dir() -> Path:
     return Path(os.environ.get("COGVIDEOX_KIT_CACHE", Path.home() / ".cache" / "cogvideox-kit"))
 
 
-def small_model_path(seed: int = 0) -> Path:
-    """The small model's folder in the kit cache, built on first use and reused after.
+def small_model_path(seed: int = 0, task: str = "text") -> Path:
+    """The small model's folder in the kit cache (``task="image"``: image-to-video), built on first use.
 
     Example:
         >>> from helpers import small_model_path
         >>> (small_model_path() / "model_index.json").exists()
         True
     """
-    folder = kit_cache_dir() / f"cogvideox-small-v{SMALL_MODEL_VERSION}-seed{seed}"
+    name = "cogvideox-small-i2v" if task == "image" else "cogvideox-small"
+    folder = kit_cache_dir() / f"{name}-v{SMALL_MODEL_VERSION}-seed{seed}"
     if not (folder / "kit_model.json").exists():
-        build_small_model(folder, seed=seed)
+        build_small_model(folder, seed=seed, task=task)
     return folder

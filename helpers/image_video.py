@@ -1,0 +1,284 @@
+"""Image-to-video, video-to-video and longer clips: inputs checked and prepared (``08_image_and_video_to_video``).
+
+diffusers does the generating (``CogVideoXImageToVideoPipeline``, ``CogVideoXVideoToVideoPipeline``);
+this module makes sure what goes in fits: the right checkpoint for the task (read from the
+transformer's configuration before any weight is loaded), a picture or clip that can be read,
+resized and centre-cropped to the size the model takes, a ``strength`` in (0, 1], enough frames.
+
+Example:
+    >>> from helpers.image_video import check_strength
+    >>> check_strength(0.6)
+    0.6
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: The pipeline class for each task, by diffusers name.
+PIPELINES = {
+    "text": "CogVideoXPipeline",
+    "image": "CogVideoXImageToVideoPipeline",
+    "video": "CogVideoXVideoToVideoPipeline",
+}
+#: The hub checkpoint each task needs (video-to-video runs on the text-to-video weights).
+CHECKPOINTS = {"text": "THUDM/CogVideoX-5b", "image": "THUDM/CogVideoX-5b-I2V", "video": "THUDM/CogVideoX-5b"}
+#: Where the kit's example inputs are (in a clone of the kit; elsewhere example_inputs draws them).
+EXAMPLES = Path(__file__).resolve().parents[1] / "media" / "examples"
+
+
+class InputError(ValueError):
+    """An input (checkpoint, image, video, strength, size) the pipeline cannot take; the message says what to do."""
+
+
+def checkpoint_task(folder: str | os.PathLike) -> str:
+    """``"image"`` for an image-to-video checkpoint, else ``"text"``, from its configs alone (no weights read).
+
+    An image-to-video transformer takes the noisy latents and the encoded picture stacked on the
+    channel axis: twice the VAE's latent channels (32 for CogVideoX-5b-I2V, 16 for CogVideoX-5b).
+
+    Example:
+        >>> from helpers import small_model_path
+        >>> from helpers.image_video import checkpoint_task
+        >>> checkpoint_task(small_model_path()), checkpoint_task(small_model_path(task="image"))
+        ('text', 'image')
+    """
+    folder = Path(folder)
+    try:
+        transformer = json.loads((folder / "transformer" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{folder} has no readable transformer/config.json and vae/config.json ({e}); "
+                         "run helpers.check_model_folder on it.") from None
+    return "image" if transformer["in_channels"] == 2 * vae["latent_channels"] else "text"
+
+
+def check_task(folder: str | os.PathLike, task: str) -> None:
+    """Raise :class:`InputError` naming the right checkpoint when ``folder`` cannot do ``task``.
+
+    Example:
+        >>> from helpers import small_model_path
+        >>> from helpers.image_video import check_task
+        >>> check_task(small_model_path(), "image")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.image_video.InputError: ...is a text-to-video checkpoint (its transformer takes 4 channels, ...
+    """
+    if task not in PIPELINES:
+        raise InputError(f"unknown task {task!r}: use one of {', '.join(PIPELINES)}")
+    found = checkpoint_task(folder)
+    wanted = "image" if task == "image" else "text"
+    if found == wanted:
+        return
+    channels = json.loads((Path(folder) / "transformer" / "config.json").read_text())["in_channels"]
+    if task == "image":
+        raise InputError(
+            f"{folder} is a text-to-video checkpoint (its transformer takes {channels} channels, image-to-video needs "
+            f"twice the latent channels): loading it into {PIPELINES['image']} fails with 'Expected size ... but got "
+            f"size ...'. Use {CHECKPOINTS['image']} (or the kit's 'small-i2v') for image-to-video.")
+    raise InputError(
+        f"{folder} is an image-to-video checkpoint (its transformer takes {channels} channels): {task}-to-video "
+        f"needs a text-to-video one such as {CHECKPOINTS[task]} (or the kit's 'nano').")
+
+
+def fixed_size(pipe) -> tuple[int, int] | None:
+    """The only (height, width) a model with learned position embeddings takes, else ``None``.
+
+    CogVideoX-5b-I2V learned one position embedding per patch of 480x720: other sizes fail.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.image_video import fixed_size
+        >>> fixed_size(helpers.load_pipeline("small-i2v", task="image"))  # doctest: +ELLIPSIS
+        model: ...
+        (48, 72)
+    """
+    config = pipe.transformer.config
+    if not config.use_learned_positional_embeddings:
+        return None
+    scale = pipe.vae_scale_factor_spatial
+    return config.sample_height * scale, config.sample_width * scale
+
+
+def check_size(pipe, height: int, width: int) -> None:
+    """Raise :class:`InputError` when ``pipe``'s model cannot make height x width videos.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.image_video import check_size
+        >>> check_size(helpers.load_pipeline("small-i2v", task="image"), 64, 96)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.image_video.InputError: this model learned its position embeddings for 48x72 only ...
+    """
+    size = fixed_size(pipe)
+    if size and (height, width) != size:
+        raise InputError(f"this model learned its position embeddings for {size[0]}x{size[1]} only (as "
+                         f"CogVideoX-5b-I2V did for 480x720): ask for height={size[0]}, width={size[1]}; "
+                         "fit_image resizes and crops your picture to it.")
+
+
+def check_strength(strength: float) -> float:
+    """``strength`` if it is in (0, 1], else :class:`InputError` saying what it means.
+
+    Example:
+        >>> from helpers.image_video import check_strength
+        >>> check_strength(0)
+        Traceback (most recent call last):
+        ...
+        helpers.image_video.InputError: strength 0 is outside (0, 1]: it is how much of the input is replaced (0.0 would return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.
+    """
+    if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise InputError(f"strength {strength} is outside (0, 1]: it is how much of the input is replaced (0.0 would "
+                         "return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.")
+    return float(strength)
+
+
+def fit_image(image, height: int, width: int):
+    """``image`` (a path, PIL image or array) as an RGB PIL image of height x width, and what was done.
+
+    Scaled so that it covers the size, then centre-cropped: nothing is stretched.
+
+    Example:
+        >>> from PIL import Image
+        >>> from helpers.image_video import fit_image
+        >>> picture, note = fit_image(Image.new("RGB", (300, 300)), 48, 72)
+        >>> picture.size, note
+        ((72, 48), 'resized 300x300 to 72x72 and cropped to 72x48 (the model takes 72x48)')
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as opened:
+                image = opened.convert("RGB")
+        except FileNotFoundError:
+            raise InputError(f"no image at {image}: check the path (or upload one with the widget).") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"{image} cannot be read as an image ({type(e).__name__}): use a PNG or JPEG.") from None
+    elif isinstance(image, np.ndarray):
+        image = Image.fromarray(np.asarray(image * 255 if image.dtype.kind == "f" else image, dtype=np.uint8))
+    image = image.convert("RGB")
+    w, h = image.size
+    scale = max(width / w, height / h)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    resized = image.resize(size, Image.LANCZOS)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    note = f"resized {w}x{h} to {size[0]}x{size[1]} and cropped to {width}x{height} (the model takes {width}x{height})"
+    return resized.crop((left, top, left + width, top + height)), note
+
+
+def fit_video(video, num_frames: int, height: int, width: int):
+    """The first ``num_frames`` frames of ``video`` (an mp4 path or frames), each fitted like :func:`fit_image`.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.image_video import fit_video
+        >>> fit_video(np.zeros((5, 48, 72, 3)), 9, 48, 72)
+        Traceback (most recent call last):
+        ...
+        helpers.image_video.InputError: the input video has 5 frames and 9 were asked for: ask for 5 or fewer frames (8N+1: 1), or give a longer clip.
+    """
+    from .video import as_frames
+
+    if isinstance(video, (str, os.PathLike)) and not Path(video).exists():
+        raise InputError(f"no video at {video}: check the path.")
+    try:
+        frames = as_frames(video)
+    except Exception as e:
+        raise InputError(f"{video} cannot be read as a video ({type(e).__name__}): use an mp4 file.") from None
+    if len(frames) < num_frames:
+        best = (len(frames) - 1) // 8 * 8 + 1
+        raise InputError(f"the input video has {len(frames)} frames and {num_frames} were asked for: ask for "
+                         f"{len(frames)} or fewer frames (8N+1: {best}), or give a longer clip.")
+    return [fit_image(f, height, width)[0] for f in frames[:num_frames]]
+
+
+def example_inputs() -> tuple[Path, Path]:
+    """The kit's example picture (720x480 PNG) and clip (9 frames, 48x72 mp4): a red circle moving right.
+
+    Drawn by CogVideoX-nano's clip renderer: in a clone of the kit they are ``media/examples/``;
+    elsewhere (Colab) they are drawn into the kit's cache folder on first use.
+
+    Example:
+        >>> from helpers.image_video import example_inputs
+        >>> [p.name for p in example_inputs()]
+        ['red-circle.png', 'red-circle-right.mp4']
+    """
+    from PIL import Image
+
+    from .nano import FPS, Scene, render
+    from .small_model import kit_cache_dir
+    from .video import write_mp4
+
+    folder = EXAMPLES if EXAMPLES.is_dir() else kit_cache_dir() / "examples"
+    image, video = folder / "red-circle.png", folder / "red-circle-right.mp4"
+    if not (image.exists() and video.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        clip = (render([Scene("red", "circle", "right", "dark")], seed=3)[0].numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(clip[0]).resize((720, 480), Image.LANCZOS).save(image)
+        write_mp4(list(clip), video, fps=FPS)
+    return image, video
+
+
+def input_record(path: str | os.PathLike) -> dict:
+    """Where an input file is and its SHA-256, for a video's sidecar.
+
+    Example:
+        >>> from helpers.image_video import example_inputs, input_record
+        >>> sorted(input_record(example_inputs()[0]))
+        ['path', 'sha256']
+    """
+    return dict(path=str(Path(path).absolute()), sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest())
+
+
+def chain_clips(pipe, image, prompts: list[str], seed: int = 0, **request) -> list[np.ndarray]:
+    """Image-to-video clips one after another, each starting from the last frame of the one before.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.image_video import chain_clips, example_inputs, fit_image
+        >>> pipe = helpers.load_pipeline("small-i2v", task="image")  # doctest: +ELLIPSIS
+        model: ...
+        >>> pipe.set_progress_bar_config(disable=True)
+        >>> start, _ = fit_image(example_inputs()[0], 48, 72)
+        >>> clips = chain_clips(pipe, start, ["a red circle"] * 2, num_frames=9, height=48, width=72, num_inference_steps=2)
+        >>> len(clips), clips[0].shape
+        (2, (9, 48, 72, 3))
+    """
+    import torch
+
+    clips = []
+    for k, prompt in enumerate(prompts):
+        generator = torch.Generator(device="cpu").manual_seed(seed + k)
+        clip = pipe(image=image, prompt=prompt, generator=generator, output_type="np", **request).frames[0]
+        clips.append(clip)
+        image, _ = fit_image(clip[-1], *clip.shape[1:3])
+    return clips
+
+
+def seam_differences(clips: list) -> tuple[np.ndarray, list[int]]:
+    """Mean absolute change between consecutive frames of clips played one after another, and where they join.
+
+    ``change[k]`` is the change from frame k to frame k + 1; ``joins`` are the k where one clip
+    ends and the next begins. A seam shows as a spike at a join.
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.image_video import seam_differences
+        >>> still, white = np.zeros((3, 4, 4, 3)), np.ones((3, 4, 4, 3))
+        >>> change, joins = seam_differences([still, white])
+        >>> change.round(2).tolist(), joins
+        ([0.0, 0.0, 1.0, 0.0, 0.0], [2])
+    """
+    from .video import as_frames
+
+    frames = [f.astype(np.float32) / 255 for clip in clips for f in as_frames(clip)]
+    change = np.array([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])])
+    joins = list(np.cumsum([len(as_frames(c)) for c in clips])[:-1] - 1)
+    return change, [int(j) for j in joins]
