@@ -27,3 +27,23 @@ def test_basic_inference_with_the_low_ram_recipe_saves_a_video(tmp_path, monkeyp
     assert len(sidecars) == 1
     sidecar = json.loads(sidecars[0].read_text())
     assert sidecar["recipe"] == "low_ram_staged" and sidecar["frames_returned"] == 9
+
+
+def test_image_and_video_to_video_with_your_own_files_records_them(tmp_path, monkeypatch):
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    from helpers.video import write_mp4
+
+    picture, clip = tmp_path / "my picture.png", tmp_path / "my clip.mp4"
+    Image.new("RGB", (300, 200), (0, 200, 0)).save(picture)
+    write_mp4([np.full((48, 72, 3), 40 * k % 255, np.uint8) for k in range(12)], clip)
+    nb = run_with_parameters("08_image_and_video_to_video.ipynb", tmp_path, monkeypatch,
+                             IMAGE=str(picture), VIDEO=str(clip), STRENGTHS=[0.5], CLIPS=2)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"{picture} -> resized 300x200" in printed
+    assert f"{clip}: 12 frames, using 9 at 72x48" in printed
+    sidecar = json.loads(next((tmp_path / "videos").glob("image-to-video-*.json")).read_text())
+    assert sidecar["inputs"]["image"] == {"path": str(picture), "sha256": hashlib.sha256(picture.read_bytes()).hexdigest()}
