@@ -79,6 +79,14 @@ def gpu_cost(bench: str | None) -> str:
     if not bench or not (ROOT / bench).exists():
         return "CogVideoX-5b on a GPU: not measured yet (no T4 here either)."
     b = json.loads((ROOT / bench).read_text())
+    if bench.endswith("image_video.json"):  # image- and video-to-video, each pipeline with each recipe
+        rows = "; ".join(f"{r['pipeline']}-to-video with `{r['recipe_steps']}` {r['end_to_end_s']:.0f} s, "
+                         + (f"{r['peak_vram_gib']:.1f} GiB peak VRAM" if r.get("peak_vram_gib") else "no GPU")
+                         for r in b["results"])
+        gpu = b["results"][0]["gpu"].replace("NVIDIA ", "") if b["results"] else "GPU"
+        return (f"CogVideoX-5b-I2V and CogVideoX-5b (49x480x720, 50 steps, end to end) on an {gpu}, measured with "
+                f"their full-size architectures and **random weights** (`{bench}`): {rows or 'nothing finished'}. "
+                "A T4 is not measured (none here).")
     if bench.endswith("speed.json"):  # the speed benchmark: bf16 eager and the fastest recipe
         done = [r for r in b["results"] if "end_to_end_s" in r and not r.get("estimated")]
         base = next(r for r in done if r["recipe"] == "baseline")
