@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_common import run_child
 
 GIB = 1024**3
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,13 +101,7 @@ def run(args) -> None:
     for task in args.pipelines:
         for recipe in args.recipes:
             command = [sys.executable, __file__, "child", task, recipe, "--steps", str(args.steps), "--model", args.model]
-            try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-                stdout, failure = done.stdout, f"exit {done.returncode}: {done.stderr[-300:]}"
-            except subprocess.TimeoutExpired as e:
-                stdout, failure = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), \
-                    f"not finished within {args.timeout} s"
-            new = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
+            new, failure = run_child(command, args.timeout)
             new = new or [dict(pipeline=task, recipe=recipe, recipe_steps=RECIPES[recipe], error=failure)]
             print(json.dumps(new[0]), flush=True)
             rows += new

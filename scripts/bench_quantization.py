@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_common import run_child
 
 GIB = 1024**3
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,15 +181,7 @@ def run(args) -> None:
         command = [sys.executable, __file__, "child", scheme, "--modes", *args.modes, "--steps", str(args.steps),
                    "--model", args.model]
         start = time.perf_counter()
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-            stdout, failure = done.stdout, f"exit {done.returncode}: {done.stderr[-400:]}"
-        except subprocess.TimeoutExpired as e:
-            tail = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-            stdout, failure = e.stdout or "", f"over {args.timeout} s; last output: {tail[-300:]}"
-        if isinstance(stdout, bytes):
-            stdout = stdout.decode()
-        new = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
+        new, failure = run_child(command, args.timeout)
         new += [dict(scheme=scheme, compiled=m != "eager", compile_scope=SCOPES.get(m), error=failure)
                 for m in args.modes[len(new):]]
         for row in new:

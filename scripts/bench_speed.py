@@ -29,10 +29,11 @@ import argparse
 import gc
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_common import run_child
 
 GIB = 1024**3
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,15 +172,7 @@ def run(args) -> None:
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(Path(args.cache) / COLD.get(group, group)))
         command = [sys.executable, __file__, "child", group, "--steps", str(args.steps), "--model", args.model]
         start = time.perf_counter()
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
-            stdout, failure = done.stdout, f"exit {done.returncode}: {done.stderr[-400:]}"
-        except subprocess.TimeoutExpired as e:
-            tail = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-            stdout, failure = e.stdout or "", f"over {args.timeout} s; last output: {tail[-300:]}"
-        if isinstance(stdout, bytes):
-            stdout = stdout.decode()
-        new = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
+        new, failure = run_child(command, args.timeout, env)
         base, extras = GROUPS[group]
         new += [dict(recipe="+".join(p for p in (base, x) if p) or "baseline", group=group, error=failure)
                 for x in extras[len(new):]]
