@@ -80,10 +80,25 @@ def check_task(folder: str | os.PathLike, task: str) -> None:
         raise InputError(
             f"{folder} is a text-to-video checkpoint (its transformer takes {channels} channels, image-to-video needs "
             f"twice the latent channels): loading it into {PIPELINES['image']} fails with 'Expected size ... but got "
-            f"size ...'. Use {CHECKPOINTS['image']} (or the kit's 'small-i2v') for image-to-video.")
+            f"size ...'. Use {CHECKPOINTS['image']} (or the kit's 'nano-i2v') for image-to-video.")
     raise InputError(
         f"{folder} is an image-to-video checkpoint (its transformer takes {channels} channels): {task}-to-video "
         f"needs a text-to-video one such as {CHECKPOINTS[task]} (or the kit's 'nano').")
+
+
+def image_model_for(choice) -> str:
+    """The image-to-video model that goes with a text-to-video :class:`helpers.loading.ModelChoice`.
+
+    CogVideoX-5b -> ``THUDM/CogVideoX-5b-I2V``; the kit's ``"nano"`` -> ``"nano-i2v"`` (trained),
+    ``"small"`` -> ``"small-i2v"`` (random weights).
+
+    Example:
+        >>> import helpers
+        >>> from helpers.image_video import image_model_for
+        >>> image_model_for(helpers.choose_model("nano")), image_model_for(helpers.choose_model("THUDM/CogVideoX-5b"))
+        ('nano-i2v', 'THUDM/CogVideoX-5b-I2V')
+    """
+    return {"nano": "nano-i2v", "small": "small-i2v"}.get(choice.kit_model, CHECKPOINTS["image"])
 
 
 def fixed_size(pipe) -> tuple[int, int] | None:

@@ -17,11 +17,12 @@ from pathlib import Path
 from .environment import GIB, LOW_HOST_RAM_GIB, free_disk_bytes, hub_cache_dir
 
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
-NANO, SMALL, SMALL_I2V = "nano", "small", "small-i2v"
+NANO, NANO_I2V, SMALL, SMALL_I2V = "nano", "nano-i2v", "small", "small-i2v"
 MODEL_ENV = "COGVIDEOX_MODEL"
 #: What the kit's own local models are, as ``kit_model.json`` names them.
 KIT_MODEL_LABELS = {
     "nano": "CogVideoX-nano (trained on synthetic shapes; 48x72, 9 frames)",
+    "nano-i2v": "CogVideoX-nano-i2v (image to video, trained on synthetic shapes; 48x72, 9 frames)",
     "small": "small local model (random weights: its videos are noise)",
     "small-i2v": "small local image-to-video model (random weights: its videos are noise)",
 }
@@ -48,7 +49,7 @@ class ModelChoice:
 
     @property
     def kit_model(self) -> str | None:
-        """``"nano"`` or ``"small"`` for the kit's own local models, else ``None``."""
+        """``"nano"``, ``"nano-i2v"``, ``"small"`` or ``"small-i2v"`` for the kit's own local models, else ``None``."""
         return kit_model_kind(self.source)
 
     @property
@@ -63,7 +64,7 @@ class ModelChoice:
 
 
 def kit_model_kind(folder: str | os.PathLike) -> str | None:
-    """``"nano"`` or ``"small"`` when ``folder`` holds one of the kit's own models, else ``None``.
+    """The kit model's name (``"nano"``, ``"small"``, ...) when ``folder`` holds one of its own models, else ``None``.
 
     Example:
         >>> from helpers import small_model_path
@@ -116,9 +117,9 @@ def cached_snapshot(repo_id: str, cache_dir: str | os.PathLike | None = None) ->
 def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
     """Decide which model to use: argument, else ``$COGVIDEOX_MODEL``, else automatic.
 
-    ``"nano"`` is CogVideoX-nano, shipped with the kit (trained on synthetic shapes);
-    ``"small"`` the random-weight small model (built on first use, for plumbing), ``"small-i2v"``
-    its image-to-video twin; anything
+    ``"nano"`` is CogVideoX-nano, shipped with the kit (trained on synthetic shapes), ``"nano-i2v"``
+    its image-to-video twin; ``"small"`` the random-weight small model (built on first use, for
+    plumbing), ``"small-i2v"`` its image-to-video twin; anything
     else is a local folder or a hub id such as ``"THUDM/CogVideoX-5b"``. Automatic picks
     CogVideoX-5b when a CUDA GPU is present and the weights are cached or can be downloaded,
     otherwise CogVideoX-nano, and says why.
@@ -149,10 +150,13 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
             source, reason = NANO, "automatic: not enough free disk to download CogVideoX-5b"
         else:
             source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
-    if source == NANO and not nano_available():
-        source, reason = SMALL, reason + " (CogVideoX-nano's weights are missing: using the random small model)"
+    for nano, small, task in ((NANO, SMALL, "text"), (NANO_I2V, SMALL_I2V, "image")):
+        if source == nano and not nano_available(task):
+            source, reason = small, reason + f" ({KIT_MODEL_LABELS[nano].split(' (')[0]}'s weights are missing: using the random small model)"
     if source == NANO:
         source = str(nano_model_path())
+    elif source == NANO_I2V:
+        source = str(nano_model_path("image"))
     elif source == SMALL:
         source = str(small_model_path())
     elif source == SMALL_I2V:

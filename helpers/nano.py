@@ -18,6 +18,7 @@ pixel-based judge of a generated clip, and the evaluation:
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import math
@@ -180,9 +181,7 @@ def judge(video) -> Judgement:
     from .video import as_frames
 
     frames = np.stack(as_frames(video)).astype(np.float32) / 255.0
-    top, bottom = frames.max(-1), frames.min(-1)
-    saturation = (top - bottom) / np.maximum(top, 1e-6)
-    mask = (saturation > 0.5) & (top > 0.35)
+    mask = _object_mask(frames)
     total = int(mask.sum())
     if total < 4:
         return Judgement(None, None, total)
@@ -217,6 +216,36 @@ def judge(video) -> Judgement:
     else:
         motion = "still"
     return Judgement(colour, motion, total)
+
+
+def _object_mask(frames: np.ndarray) -> np.ndarray:
+    """The object's pixels in float frames (..., H, W, 3) in [0, 1]: saturated and not dark."""
+    top, bottom = frames.max(-1), frames.min(-1)
+    return ((top - bottom) / np.maximum(top, 1e-6) > 0.5) & (top > 0.35)
+
+
+def start_offset(video, picture) -> float:
+    """How far (pixels) the object in a clip's first frame is from where it is in ``picture`` (one frame).
+
+    Image-to-video should start from the picture: a few pixels at most. ``inf`` when either
+    frame shows no object.
+
+    Example:
+        >>> from helpers.nano import Scene, render, start_offset
+        >>> clip = render([Scene("red", "circle", "right", "dark")])[0].numpy()
+        >>> start_offset(clip, clip[0]), start_offset(clip[::-1], clip[0]) > 20
+        (0.0, True)
+    """
+    from .video import as_frames
+
+    centres = []
+    for frame in (as_frames(video)[0], as_frames([picture])[0]):
+        mask = _object_mask(frame.astype(np.float32) / 255.0)
+        if mask.sum() < 4:
+            return math.inf
+        ys, xs = np.nonzero(mask)
+        centres.append((xs.mean(), ys.mean()))
+    return round(float(math.dist(*centres)), 2)
 
 
 def _hue(rgb: np.ndarray) -> np.ndarray:
@@ -289,20 +318,20 @@ def untrained_components(seed: int = 0) -> dict:
     )
 
 
-def nano_model_path() -> Path:
-    """The shipped nano model's folder (inside the installed package).
+def nano_model_path(task: str = "text") -> Path:
+    """The shipped nano model's folder (inside the installed package); ``task="image"``: its image-to-video twin.
 
     Example:
         >>> from helpers.nano import nano_model_path
-        >>> (nano_model_path() / "model_index.json").exists()  # doctest: +SKIP
-        True
+        >>> nano_model_path().name, nano_model_path("image").name
+        ('cogvideox-nano', 'cogvideox-nano-i2v')
     """
-    return Path(__file__).parent / "models" / "cogvideox-nano"
+    return Path(__file__).parent / "models" / ("cogvideox-nano-i2v" if task == "image" else "cogvideox-nano")
 
 
-def nano_available() -> bool:
-    """True when the trained nano weights are present."""
-    return (nano_model_path() / "kit_model.json").exists()
+def nano_available(task: str = "text") -> bool:
+    """True when the trained nano weights (``task="image"``: the image-to-video ones) are present."""
+    return (nano_model_path(task) / "kit_model.json").exists()
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -355,6 +384,63 @@ def evaluate(pipe=None, scenes: list[Scene] | None = None, steps: int = DEFAULT_
         guidance=guidance,
         rows=rows,
     )
+
+
+#: Image to video starts "from the picture" when the object's first position is within this many pixels.
+START_TOLERANCE_PX = 3.0
+
+
+def first_frames(scenes: list[Scene], seed: int = 0) -> list:
+    """The first frame of each scene's rendered clip, as pictures (PIL) to start image-to-video from.
+
+    Example:
+        >>> from helpers.nano import Scene, first_frames
+        >>> first_frames([Scene("red", "circle", "right", "dark")])[0].size
+        (72, 48)
+    """
+    from PIL import Image
+
+    clips = render(scenes, seed=seed)
+    return [Image.fromarray((clip[0].numpy() * 255).round().astype(np.uint8)) for clip in clips]
+
+
+def evaluate_image(pipe=None, scenes: list[Scene] | None = None, steps: int = DEFAULT_STEPS,
+                   guidance: float = DEFAULT_GUIDANCE, seed: int = 0) -> dict:
+    """Image to video on the held-out scenes: each clip starts from that scene's first frame.
+
+    Judged from the pixels: the captioned colour and motion (as :func:`evaluate`) and whether
+    frame 0 has the object where the picture has it (within ``START_TOLERANCE_PX``). A
+    text-to-video ``pipe`` gets the captions alone: the same measure, without the picture.
+
+    Example:
+        >>> from helpers.nano import evaluate_image
+        >>> evaluate_image()  # doctest: +SKIP
+        {'colour_accuracy': 1.0, 'motion_accuracy': 0.94, 'start_accuracy': 1.0, 'start_offset_px': 0.6, ...}
+    """
+    import torch
+
+    pipe = pipe or _load("nano-i2v")
+    pipe.set_progress_bar_config(disable=True)
+    takes_image = "image" in inspect.signature(pipe.__call__).parameters
+    scenes = scenes if scenes is not None else [s for s in all_scenes() if s.held_out]
+    pictures = first_frames(scenes, seed=seed)
+    rows = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for k, (scene, picture) in enumerate(zip(scenes, pictures)):
+            clip = pipe(prompt=scene.caption, **(dict(image=picture) if takes_image else {}), num_frames=FRAMES, height=HEIGHT,
+                        width=WIDTH, num_inference_steps=steps, guidance_scale=guidance,
+                        generator=torch.Generator(device="cpu").manual_seed(seed + k), output_type="np").frames[0]
+            verdict, offset = judge(clip), start_offset(clip, picture)
+            rows.append(dict(caption=scene.caption, colour=verdict.colour, motion=verdict.motion, start_offset_px=offset,
+                             colour_ok=verdict.colour == scene.colour, motion_ok=verdict.motion == scene.motion,
+                             start_ok=offset <= START_TOLERANCE_PX))
+    seconds = (time.perf_counter() - start) / len(scenes)
+    share = lambda key: round(sum(r[key] for r in rows) / len(rows), 3)  # noqa: E731
+    found = [r["start_offset_px"] for r in rows if math.isfinite(r["start_offset_px"])]
+    return dict(colour_accuracy=share("colour_ok"), motion_accuracy=share("motion_ok"), start_accuracy=share("start_ok"),
+                start_offset_px=round(float(np.median(found)), 2) if found else None, image=takes_image,
+                clips=len(rows), seconds_per_clip=round(seconds, 2), steps=steps, guidance=guidance, rows=rows)
 
 
 #: Settings the accuracy curves sweep: (steps, guidance). (25, 6.0) is the default.
@@ -444,10 +530,27 @@ def gallery(pipe=None, out: Path = MEDIA) -> Path:
     return path
 
 
-def _load():
+def image_eval(out: Path = MEDIA) -> Path:
+    """Image to video on every held-out scene with nano-i2v, and the text nano without the picture -> JSON."""
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    results = []
+    for model in ("nano-i2v", "nano"):
+        found = evaluate_image(_load(model))
+        results.append(dict(model=model, **{k: v for k, v in found.items() if k != "rows"}))
+        print(model, _summary(found), f"start_accuracy={found['start_accuracy']:.2f}")
+    held_out = sum(s.held_out for s in all_scenes())
+    path = out / "nano_i2v_eval.json"
+    path.write_text(json.dumps(dict(device=f"CPU, 2 threads, {os.cpu_count()} cores", held_out_scenes=held_out,
+                                    start_tolerance_px=START_TOLERANCE_PX, results=results), indent=2) + "\n")
+    return path
+
+
+def _load(model: str = "nano"):
     from .loading import load_pipeline
 
-    return load_pipeline(str(nano_model_path()))
+    return load_pipeline(model, task="image" if model == "nano-i2v" else "text")
 
 
 def _summary(result: dict) -> str:
@@ -467,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--limit", type=int, help="only the first N held-out captions (a quick check)")
     sub.add_parser("curves", help="accuracy over steps and guidance -> media/nano_eval.json, nano_accuracy.png")
     sub.add_parser("gallery", help="frame strips with captions -> media/nano_gallery.png")
+    sub.add_parser("image", help="image to video on the held-out scenes, nano-i2v and nano -> media/nano_i2v_eval.json")
     args = parser.parse_args(argv)
 
     if not nano_available():
@@ -477,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "gallery":
         print(gallery())
+        return 0
+    if args.command == "image":
+        print(image_eval())
         return 0
     held_out = [s for s in all_scenes() if s.held_out][: args.limit]
     result = evaluate(scenes=held_out, steps=args.steps, guidance=args.guidance)

@@ -280,8 +280,9 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
         >>> from helpers.planner import fastest_speed
         >>> h100 = SimpleNamespace(cuda=True, vram_total_gib=79.2, compute_capability="9.0")
         >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, compute_capability="8.9")
-        >>> fastest_speed(h100)[0], fastest_speed(rtx4090)[0]  # the PAB cache needs more memory than fp8 saves
-        ('compile+pab', 'fp8+compile')
+        >>> a100 = SimpleNamespace(cuda=True, vram_total_gib=39.4, compute_capability="8.0")
+        >>> fastest_speed(h100)[0], fastest_speed(a100)[0], fastest_speed(rtx4090)[0]  # no fp8 on an A100; PAB's cache needs more than 24 GB
+        ('fp8+compile+pab', 'compile+pab', 'fp8+compile')
         >>> fastest_speed(h100, "model_cpu_offload+vae_tiling")[0]
         ''
     """

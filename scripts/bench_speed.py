@@ -45,6 +45,7 @@ GROUPS = {  # base recipe applied once, then each extra in turn ("" = the base a
     "compiled": ("compile", ["", "half_steps", "pab"]),
     "compiled_caches": ("compile", ["fastercache", "taylorseer"]),
     "fp8": ("fp8+compile", ["", "half_steps", "pab"]),
+    "fp8_pab": ("fp8+compile", ["pab"]),  # fp8+compile+pab alone: "fp8" ran out of its limit before it
     "warm": ("compile", [""]),  # the compile caches "compiled" left on disk, in a new process
     "warm_fp8": ("fp8+compile", [""]),  # the same after "fp8"
 }
@@ -271,9 +272,11 @@ def merge(files: list[str]) -> list[dict]:
                                  end_to_end_s=round(base["end_to_end_s"] - base["denoise_s"] + denoise, 1)))
     for group, (first, extras) in GROUPS.items():  # a fresh process pays its group's base compile too
         base_row = latest.get(first) if first and "compile" in first else None
-        for x in extras:
+        if not (base_row and "compile_s" in base_row):
+            continue
+        for k, x in enumerate(extras):  # the group's first call paid the base's compile; later ones found it done
             row = latest.get("+".join(p for p in (first, x) if p))
-            if x and base_row and row and row.get("group") == group and "compile_s" in row and "compile_s" in base_row:
+            if k and row and row.get("group") == group and "compile_s" in row:
                 row["compile_s"] = round(row["compile_s"] + base_row["compile_s"], 1)
                 row["compile_note"] = f"{first}'s compile ({base_row['compile_s']} s) plus this recipe's recompiles"
     for row in rows:

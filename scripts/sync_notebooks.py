@@ -35,6 +35,8 @@ WORKSHOP_TIMES = ROOT / "media" / "notebook_times_workshop.json"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
 NANO_EVAL = ROOT / "media" / "nano_eval.json"
+NANO_I2V_EVAL = ROOT / "media" / "nano_i2v_eval.json"
+IMAGE_VIDEO = ROOT / "media" / "benchmarks" / "image_video.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
@@ -176,6 +178,8 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
             cell.source = replace_between(cell.source, S_START, S_END, speed_table())
         if cell.cell_type == "markdown" and NANO_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
+        if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
+            cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
         for cell, outputs in zip(nb.cells, executed_outputs(nb)):
             if cell.cell_type == "code" and CHECK in cell.source:
@@ -209,6 +213,38 @@ def nano_table() -> str:
     ]
     for r in record["results"]:
         rows.append(f"| {r['steps']} | {r['guidance']:g} | {r['colour_accuracy']:.0%} | {r['motion_accuracy']:.0%} | {r['seconds_per_clip']:.1f} |")
+    return "\n".join(rows)
+
+
+def nano_image_table() -> str:
+    record = json.loads(NANO_I2V_EVAL.read_text())
+    rows = [
+        f"Image to video on CogVideoX-nano's {record['held_out_scenes']} held-out scenes: each clip is asked to start "
+        "from the scene's first frame (rendered by `helpers.nano.render`) and follow its caption; judged from the "
+        f"pixels (`helpers.nano.judge`, `helpers.nano.start_offset`); {record['device']}. The text-to-video nano gets the "
+        "caption alone: the same measure without the picture. Written by `python -m helpers.nano image` to "
+        "`media/nano_i2v_eval.json`.",
+        "",
+        f"| model | starts where the picture has the object (within {record['start_tolerance_px']:g} px) "
+        "| median distance px | colour right | motion right | seconds per clip |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        rows.append(f"| {r['model']} | {r['start_accuracy']:.0%} | {r['start_offset_px']:.1f} | {r['colour_accuracy']:.0%} "
+                    f"| {r['motion_accuracy']:.0%} | {r['seconds_per_clip']:.1f} |")
+    return "\n".join(rows)
+
+
+def image_video_table() -> str:
+    b = json.loads(IMAGE_VIDEO.read_text())
+    gpu = b["results"][0]["gpu"].replace("NVIDIA ", "") if b["results"] else "GPU"
+    rows = [f"Measured on an {gpu} by `scripts/bench_image_video.py` (`media/benchmarks/image_video.json`). {b['note']}", "",
+            "| pipeline | recipe | end to end s | peak VRAM GiB | frames returned |", "|---|---|---|---|---|"]
+    for r in b["results"]:
+        rows.append(f"| {r['pipeline']} to video | `{r['recipe_steps']}` | {r['end_to_end_s']:.0f} | {r['peak_vram_gib']:.1f} "
+                    f"| {r['frames_returned']} |")
+    for r in b["not_measured"]:
+        rows.append(f"| {r['pipeline']} to video | `{r['recipe_steps']}` | not measured: {r['error'][:80]} | | |")
     return "\n".join(rows)
 
 
@@ -361,6 +397,10 @@ def main() -> int:
     new = replace_between(readme, START, END, readme_table(paths, times))
     if NANO_EVAL.exists():
         new = replace_between(new, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
+    if NANO_I2V_EVAL.exists():
+        new = replace_between(new, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
+    if IMAGE_VIDEO.exists():
+        new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())
     if MEMORY.exists():
         new = replace_between(new, "<!-- memory:start -->", "<!-- memory:end -->", memory_table())
     if QUANTIZATION.exists():

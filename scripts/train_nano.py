@@ -11,6 +11,17 @@ judged (helpers.nano.judge), so the log shows caption-following as it is learned
 
 Writes under --out: log.jsonl, vae/ (stage 1), ckpt/ (transformer + EMA, resumable),
 cogvideox-nano/ (the pipeline in fp16 safetensors, hub layout) and loss.png.
+
+The image-to-video variant goes on from the trained nano, the way CogVideoX-5b-I2V was made from
+CogVideoX-5b: the transformer's patch embedding takes twice the latent channels (the noisy
+latents, then the picture's latents: the VAE-encoded first frame followed by zeros, exactly as
+CogVideoXImageToVideoPipeline.prepare_latents builds them); the new half starts at zero, so
+training starts from the text-to-video model. Checks judge the held-out scenes started from
+their first frame (helpers.nano.evaluate_image: colour, motion, and the object where the
+picture has it).
+
+    python scripts/train_nano.py --task image --init helpers/models/cogvideox-nano --minutes 6 \
+        --out outputs/nano-i2v-train                     # -> outputs/nano-i2v-train/cogvideox-nano-i2v
 """
 
 from __future__ import annotations
@@ -72,19 +83,32 @@ def train_vae(vae, out: Path, steps: int, batch: int, device: str, seed: int) ->
 
 
 @torch.no_grad()
-def encode_clips(vae, count: int, device: str, seed: int):
-    """Render ``count`` training clips, encode them once; return latents (N, F, C, h, w) and caption ids."""
+def encode_clips(vae, count: int, device: str, seed: int, first_frames: bool = False):
+    """Render ``count`` training clips, encode them once; return latents (N, F, C, h, w), caption ids,
+    the scenes, and (``first_frames``) each clip's first frame encoded alone (N, C, h, w), else None."""
     scenes = training_scenes()
     rng = random.Random(seed + 1)
     picks = [rng.randrange(len(scenes)) for _ in range(count)]
-    latents = []
+    latents, firsts = [], []
     for i in range(0, count, 500):
         chunk = [scenes[k] for k in picks[i : i + 500]]
         x = to_vae_input(nano.render(chunk, seed=seed * 7919 + i, device=device))
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
             z = vae.encode(x).latent_dist.sample()
+            if first_frames:  # the picture as the image-to-video pipeline encodes it: one frame on its own
+                firsts.append(vae.encode(x[:, :, :1]).latent_dist.sample().float()[:, :, 0].contiguous())
         latents.append(z.float().permute(0, 2, 1, 3, 4).contiguous())  # (N, F, C, h, w) as the pipeline uses
-    return torch.cat(latents), torch.tensor(picks, device=device), scenes
+    return torch.cat(latents), torch.tensor(picks, device=device), scenes, torch.cat(firsts) if first_frames else None
+
+
+def image_to_video_transformer(transformer):
+    """``transformer`` with its patch embedding widened to take the picture's latents too (zeros at first)."""
+    wide = type(transformer).from_config({**transformer.config, "in_channels": 2 * transformer.config.in_channels})
+    state = transformer.state_dict()
+    weight = state["patch_embed.proj.weight"]  # (inner, C, p, p): the new C input channels start at zero
+    state["patch_embed.proj.weight"] = torch.cat([weight, torch.zeros_like(weight)], dim=1)
+    wide.load_state_dict(state)
+    return wide
 
 
 @torch.no_grad()
@@ -103,22 +127,21 @@ def judge_held_out(pipe, device: str, limit: int | None = None) -> dict:
     )
 
 
-def save_pipeline(pipe, ema_state, folder: Path) -> None:
-    from diffusers import CogVideoXPipeline
-
+def save_pipeline(pipe, ema_state, folder: Path, kind: str = "nano") -> None:
     transformer = type(pipe.transformer).from_config(pipe.transformer.config)
     transformer.load_state_dict({k: v.float().cpu() for k, v in ema_state.items()})
     for module in (pipe.text_encoder, pipe.vae, transformer):
         module.to("cpu", torch.float16)  # stored in fp16: 2 bytes a weight; loads in any dtype
-    shipped = CogVideoXPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae,
+    shipped = type(pipe)(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae,
                                 transformer=transformer, scheduler=pipe.scheduler)
     if folder.exists():
         shutil.rmtree(folder)
     shipped.save_pretrained(folder, safe_serialization=True)
     (folder / "kit_model.json").write_text(json.dumps({
-        "kind": "nano",
+        "kind": kind,
         "defaults": {"num_inference_steps": nano.DEFAULT_STEPS, "guidance_scale": nano.DEFAULT_GUIDANCE,
-                     "prompt": nano.DEFAULT_PROMPT},
+                     # the image-to-video twin's prompt describes the kit's example picture (helpers.image_video)
+                     "prompt": nano.Scene("red", "circle", "right", "dark").caption if kind == "nano-i2v" else nano.DEFAULT_PROMPT},
         "trained_by": "scripts/train_nano.py",
     }, indent=2) + "\n")
 
@@ -140,6 +163,8 @@ def plot_losses(out: Path) -> None:
     axes[1].set(title="transformer v-prediction loss", xlabel="step", yscale="log")
     axes[2].plot([r["step"] for r in ev], [r["colour"] for r in ev], label="colour")
     axes[2].plot([r["step"] for r in ev], [r["motion"] for r in ev], label="motion")
+    if any("start" in r for r in ev):
+        axes[2].plot([r["step"] for r in ev], [r.get("start") for r in ev], label="starts from the picture")
     axes[2].set(title="held-out captions followed (GPU, bf16)", xlabel="step", ylim=(0, 1.02))
     axes[2].legend()
     fig.tight_layout()
@@ -161,12 +186,18 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="torch.compile the transformer: faster steps after a one-off compile")
     parser.add_argument("--init", type=Path, help="a trained cogvideox-nano folder to go on from")
+    parser.add_argument("--task", choices=["text", "image"], default="text",
+                        help="image: the image-to-video variant (needs --init, the trained text-to-video nano)")
     parser.add_argument("--device", default="cuda", help="cpu only for a smoke test of this script")
     parser.add_argument("--eval-clips", type=int, default=None, help="held-out captions per check (default: all)")
     args = parser.parse_args()
 
     device = args.device
-    from diffusers import CogVideoXPipeline
+    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+
+    image = args.task == "image"
+    if image and not args.init:
+        parser.error("--task image goes on from the trained text-to-video nano: pass --init helpers/models/cogvideox-nano")
 
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -178,19 +209,23 @@ def main() -> None:
         trained = CogVideoXPipeline.from_pretrained(args.init, dtype=torch.float32)
         parts["vae"], parts["transformer"] = trained.vae, trained.transformer
         parts["vae"].save_pretrained(args.out / "vae")
+        if image:
+            parts["transformer"] = image_to_video_transformer(trained.transformer)
     if (args.out / "vae" / "config.json").exists():
         parts["vae"] = type(parts["vae"]).from_pretrained(args.out / "vae")
     else:
         train_vae(parts["vae"], args.out, args.vae_steps, args.vae_batch, device, args.seed)
     vae = parts["vae"].to(device).eval()
-    latents, picks, scenes = encode_clips(vae, args.clips, device, args.seed)
+    latents, picks, scenes, firsts = encode_clips(vae, args.clips, device, args.seed, first_frames=image)
     scale = vae.config.scaling_factor if args.init else 1.0 / latents.std().item()
     vae.register_to_config(scaling_factor=scale)
     vae.save_pretrained(args.out / "vae")
     latents *= scale
+    if image:
+        firsts *= scale  # the pipeline multiplies the picture's latents by the same scaling factor
     log(args.out, stage="cache", clips=len(latents), scaling_factor=round(scale, 4), shape=list(latents.shape[1:]))
 
-    pipe = CogVideoXPipeline(**parts).to(device)
+    pipe = (CogVideoXImageToVideoPipeline if image else CogVideoXPipeline)(**parts).to(device)
     pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
         text = torch.cat([pipe.encode_prompt(s.caption, do_classifier_free_guidance=False, device=device)[0] for s in scenes])
@@ -229,7 +264,13 @@ def main() -> None:
         live = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
         transformer.load_state_dict(ema)
         transformer.eval()
-        result = judge_held_out(pipe, device, args.eval_clips)
+        if image:
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+                found = nano.evaluate_image(pipe, [s for s in nano.all_scenes() if s.held_out][: args.eval_clips])
+            result = dict(colour=found["colour_accuracy"], motion=found["motion_accuracy"],
+                          start=found["start_accuracy"], start_offset_px=found["start_offset_px"])
+        else:
+            result = judge_held_out(pipe, device, args.eval_clips)
         transformer.load_state_dict(live)
         transformer.train()
         return result
@@ -250,6 +291,9 @@ def main() -> None:
         noise = torch.randn_like(x0)
         xt = sched.add_noise(x0, noise, t)
         target = sched.get_velocity(x0, noise, t)
+        if image:  # the picture's latents after the noisy ones, zeros for the frames after the first
+            picture = torch.cat([firsts[idx].unsqueeze(1), torch.zeros_like(x0[:, 1:])], dim=1)
+            xt = torch.cat([xt, picture], dim=2)
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
             pred = model(hidden_states=xt, encoder_hidden_states=text[caption], timestep=t,
                          image_rotary_emb=rope, return_dict=False)[0]
@@ -273,9 +317,10 @@ def main() -> None:
             last_ckpt = time.time()
     save_ckpt()
     log(args.out, stage="transformer", step=step, seconds=round(time.time() - start, 1), final=True, **check())
-    save_pipeline(pipe, ema, args.out / "cogvideox-nano")
+    name = "nano-i2v" if image else "nano"
+    save_pipeline(pipe, ema, args.out / f"cogvideox-{name}", kind=name)
     plot_losses(args.out)
-    log(args.out, stage="done", folder=str(args.out / "cogvideox-nano"))
+    log(args.out, stage="done", folder=str(args.out / f"cogvideox-{name}"))
 
 
 if __name__ == "__main__":
