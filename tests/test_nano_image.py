@@ -73,3 +73,18 @@ def test_the_image_stage_trains_on_cpu_into_a_loadable_image_to_video_folder(tmp
     folder = tmp_path / "cogvideox-nano-i2v"
     check_task(folder, "image")
     assert helpers.loading.kit_model_kind(folder) == "nano-i2v"
+
+
+@pytest.mark.parametrize("scheme, speed", [("torchao_int8_weight_only", ""), ("quanto_qint8", ""), ("bf16", "pab")])
+def test_recipes_quantization_and_caches_apply_unchanged_to_image_to_video(scheme, speed):
+    """What 08 says: 02's memory recipes, 03/04's quantization and 07's caches work on the image pipeline too."""
+    from helpers.quantization import quantize_model
+    from helpers.speed import apply_speed
+
+    pipe = helpers.load_pipeline("nano-i2v", task="image")
+    assert helpers.apply_recipe(pipe, "vae_tiling+vae_slicing") == "vae_tiling+vae_slicing"
+    quantize_model(pipe.transformer, scheme)
+    if speed:
+        apply_speed(pipe, speed)
+    result = nano.evaluate_image(pipe, scenes=SCENES[:2])
+    assert (result["start_accuracy"], result["colour_accuracy"], result["motion_accuracy"]) == (1.0, 1.0, 1.0), result["rows"]
