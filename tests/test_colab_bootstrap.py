@@ -68,5 +68,10 @@ def test_in_colab_the_first_cell_installs_the_kit_from_its_repository(tmp_path):
     assert f"HELPERS FROM {site}/helpers/__init__.py" in done.stdout
     # CogVideoX-nano's weights came with the package: the notebooks have a model that draws captions.
     assert f"folder: {site}/helpers/models/cogvideox-nano" in done.stdout
+    # ... and its image-to-video twin, complete (every weight file checked, the task read from its configs).
+    check = ("import helpers; from helpers.image_video import check_task; folder = helpers.nano.nano_model_path('image'); "
+             "helpers.loading.check_model_folder(folder); check_task(folder, 'image'); print(folder)")
+    found = subprocess.run([python, "-c", check], cwd=work, capture_output=True, text=True)
+    assert found.stdout.strip() == f"{site}/helpers/models/cogvideox-nano-i2v", found.stderr[-2000:]
     torch_files = subprocess.run([python, "-c", "import torch; print(torch.__file__)"], capture_output=True, text=True).stdout
     assert torch_files.startswith(sysconfig.get_paths()["purelib"]), "the bootstrap replaced the installed torch"
