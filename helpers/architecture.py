@@ -36,7 +36,9 @@ TRANSFORMER_5B = dict(
 )
 
 #: CogVideoX-5b-I2V's transformer: the picture's latents stacked on the noisy ones (twice the
-#: channels) and position embeddings learned for 49x480x720 (as diffusers' conversion sets them).
+#: channels) and position embeddings learned for 49x480x720: diffusers' conversion script
+#: (scripts/convert_cogvideox_to_diffusers.py: in_channels 32, learned embeddings for i2v) and two
+#: public copies of the hub's config agree field for field (the hub itself is out of reach here).
 TRANSFORMER_5B_I2V = {**TRANSFORMER_5B, "in_channels": 32, "use_learned_positional_embeddings": True}
 
 VAE_5B = dict(

@@ -41,9 +41,18 @@ def test_image_and_video_to_video_with_your_own_files_records_them(tmp_path, mon
     Image.new("RGB", (300, 200), (0, 200, 0)).save(picture)
     write_mp4([np.full((48, 72, 3), 40 * k % 255, np.uint8) for k in range(12)], clip)
     nb = run_with_parameters("08_image_and_video_to_video.ipynb", tmp_path, monkeypatch,
-                             IMAGE=str(picture), VIDEO=str(clip), STRENGTHS=[0.5], CLIPS=2)
+                             IMAGE=str(picture), VIDEO=str(clip), STRENGTHS=[0.5], CLIPS=2,
+                             ROUTE=["a green square moving up on a grey background", "a green square shrinking on a grey background"])
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert f"{picture} -> resized 300x200" in printed
     assert f"{clip}: 12 frames, using 9 at 72x48" in printed
     sidecar = json.loads(next((tmp_path / "videos").glob("image-to-video-*.json")).read_text())
     assert sidecar["inputs"]["image"] == {"path": str(picture), "sha256": hashlib.sha256(picture.read_bytes()).hexdigest()}
+    # the longer clip: your route's two clips joined without the repeated frame, saved as one valid video
+    from helpers.video import read_video
+
+    chained = next((tmp_path / "videos").glob("chained-*.mp4"))
+    sidecar = json.loads(chained.with_suffix(".json").read_text())
+    assert len(read_video(chained)[0]) == sidecar["frames_returned"] == 9 + 8
+    assert sidecar["chained_clips"] == 2 and sidecar["prompt"].startswith("a green square moving up")
+    assert sidecar["inputs"]["image"]["path"] == str(picture)
