@@ -57,7 +57,7 @@ def model_defaults(pipe) -> dict:
         num_frames=cfg.sample_frames,
         num_inference_steps=kit.get("num_inference_steps", 50),
         guidance_scale=kit.get("guidance_scale", 6.0),
-    ), kind)
+    ), kind, fixed_frames=cfg.use_learned_positional_embeddings)
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
@@ -152,7 +152,19 @@ def check_request(
                 + (f"Use {default}, the size this model was made for." if nearest == default
                    else f"Use {nearest}, or {default}, the size this model was made for.")
             )
-    if (height, width) != (native["height"], native["width"]):
+    if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
+        if (height, width) != (native["height"], native["width"]):
+            raise RequestError(
+                f"{height}x{width}: this model learned its position embeddings for {native['height']}x{native['width']} "
+                f"only (as CogVideoX-5b-I2V did for 480x720) and diffusers refuses other sizes. Use height="
+                f"{native['height']}, width={native['width']}; helpers.image_video.fit_image fits your picture to it.")
+        if num_frames != native["num_frames"]:
+            warnings.append(
+                f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} frames; "
+                "for any other count diffusers swaps them for computed sine-cosine ones it never trained with "
+                "(CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
+                f"{native['num_frames']} and keep the frames you need.")
+    elif (height, width) != (native["height"], native["width"]):
         warnings.append(
             f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
             "it runs, but quality drops the further you go."

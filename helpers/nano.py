@@ -536,8 +536,8 @@ def image_eval(out: Path = MEDIA) -> Path:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     results = []
-    for model in ("nano-i2v", "nano"):
-        found = evaluate_image(_load(model))
+    for model, steps in (("nano-i2v", DEFAULT_STEPS), ("nano-i2v", 10), ("nano", DEFAULT_STEPS)):  # 10: workshop mode
+        found = evaluate_image(_load(model), steps=steps)
         results.append(dict(model=model, **{k: v for k, v in found.items() if k != "rows"}))
         print(model, _summary(found), f"start_accuracy={found['start_accuracy']:.2f}")
     held_out = sum(s.held_out for s in all_scenes())

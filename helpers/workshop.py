@@ -1,7 +1,8 @@
 """Workshop mode: one setting (``COGVIDEOX_WORKSHOP=1``) that makes every notebook fit a workshop slot.
 
 In workshop mode the model's defaults shrink (CogVideoX-5b: 17 frames and 25 steps instead of
-49 and 50; CogVideoX-nano: 10 steps, which scored as well as 25 in ``media/nano_eval.json``),
+49 and 50, CogVideoX-5b-I2V: 25 steps and its 49 frames; CogVideoX-nano: 10 steps, which scored as
+well as 25 in ``media/nano_eval.json``; CogVideoX-nano-i2v: 10 steps, see ``media/nano_i2v_eval.json``),
 the automatic model stays CogVideoX-nano wherever there is no CUDA GPU, and each notebook's first
 cell prints what it took on the kit's measuring machine in this mode.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 WORKSHOP_DEFAULTS = {
     "5b": {"num_frames": 17, "num_inference_steps": 25},
     "nano": {"num_inference_steps": 10},
+    "nano-i2v": {"num_inference_steps": 10},
 }
 TIMES = Path(__file__).resolve().parents[1] / "media" / "notebook_times_workshop.json"
 
@@ -33,20 +35,26 @@ def workshop_mode() -> bool:
     return os.environ.get("COGVIDEOX_WORKSHOP", "").strip().lower() in ("1", "true", "yes")
 
 
-def shrink(defaults: dict, kit_model: str | None) -> dict:
+def shrink(defaults: dict, kit_model: str | None, fixed_frames: bool = False) -> dict:
     """The defaults a notebook uses in workshop mode (unchanged outside it).
+
+    A model with learned position embeddings (``fixed_frames``: CogVideoX-5b-I2V) keeps its frame
+    count: other counts swap those embeddings for ones it never trained with.
 
     Example:
         >>> from helpers.workshop import shrink
         >>> import os; os.environ["COGVIDEOX_WORKSHOP"] = "1"
         >>> shrink({"num_frames": 49, "num_inference_steps": 50}, None)
         {'num_frames': 17, 'num_inference_steps': 25}
+        >>> shrink({"num_frames": 49, "num_inference_steps": 50}, None, fixed_frames=True)  # CogVideoX-5b-I2V
+        {'num_frames': 49, 'num_inference_steps': 25}
         >>> del os.environ["COGVIDEOX_WORKSHOP"]
     """
     if not workshop_mode():
         return defaults
     key = "5b" if kit_model is None else kit_model
-    return {**defaults, **WORKSHOP_DEFAULTS.get(key, {})}
+    smaller = {k: v for k, v in WORKSHOP_DEFAULTS.get(key, {}).items() if not (fixed_frames and k == "num_frames")}
+    return {**defaults, **smaller}
 
 
 def estimate(notebook: str | None) -> str:

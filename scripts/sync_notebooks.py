@@ -225,12 +225,12 @@ def nano_image_table() -> str:
         "caption alone: the same measure without the picture. Written by `python -m helpers.nano image` to "
         "`media/nano_i2v_eval.json`.",
         "",
-        f"| model | starts where the picture has the object (within {record['start_tolerance_px']:g} px) "
+        f"| model | steps | starts where the picture has the object (within {record['start_tolerance_px']:g} px) "
         "| median distance px | colour right | motion right | seconds per clip |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in record["results"]:
-        rows.append(f"| {r['model']} | {r['start_accuracy']:.0%} | {r['start_offset_px']:.1f} | {r['colour_accuracy']:.0%} "
+        rows.append(f"| {r['model']} | {r['steps']} | {r['start_accuracy']:.0%} | {r['start_offset_px']:.1f} | {r['colour_accuracy']:.0%} "
                     f"| {r['motion_accuracy']:.0%} | {r['seconds_per_clip']:.1f} |")
     return "\n".join(rows)
 

@@ -64,6 +64,19 @@ def test_a_size_the_image_model_never_learned_is_refused_with_the_size_it_takes(
         check_size(pipe, 96, 144)
 
 
+def test_check_request_knows_the_one_size_and_length_of_learned_position_embeddings():
+    pipe = helpers.load_pipeline("small-i2v", task="image")
+    request = dict(prompt="a red circle", num_frames=9, height=48, width=72, num_inference_steps=2, guidance_scale=6)
+    assert helpers.check_request(pipe, **request) == []
+    with pytest.raises(helpers.RequestError, match="height=48, width=72"):
+        helpers.check_request(pipe, **{**request, "height": 96, "width": 144})
+    (warning,) = [w for w in helpers.check_request(pipe, **{**request, "num_frames": 17}) if "sine-cosine" in w]
+    assert "Use 9 and keep the frames you need" in warning
+    # a model with rotary embeddings only (the nano-i2v, like CogVideoX-5b) takes other lengths without that warning
+    nano_i2v = helpers.load_pipeline("nano-i2v", task="image")
+    assert not any("sine-cosine" in w for w in helpers.check_request(nano_i2v, **{**request, "num_frames": 17}))
+
+
 def test_pictures_are_covered_and_centre_cropped_never_stretched():
     from PIL import Image
 
