@@ -153,11 +153,12 @@ def check_request(
                    else f"Use {nearest}, or {default}, the size this model was made for.")
             )
     if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
-        if (height, width) != (native["height"], native["width"]):
-            raise RequestError(
-                f"{height}x{width}: this model learned its position embeddings for {native['height']}x{native['width']} "
-                f"only (as CogVideoX-5b-I2V did for 480x720) and diffusers refuses other sizes. Use height="
-                f"{native['height']}, width={native['width']}; helpers.image_video.fit_image fits your picture to it.")
+        from .image_video import InputError, check_size
+
+        try:
+            check_size(pipe, height, width)
+        except InputError as e:
+            raise RequestError(str(e)) from None
         if num_frames != native["num_frames"]:
             warnings.append(
                 f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} frames; "
