@@ -415,7 +415,7 @@ def evaluate_image(pipe=None, scenes: list[Scene] | None = None, steps: int = DE
     Example:
         >>> from helpers.nano import evaluate_image
         >>> evaluate_image()  # doctest: +SKIP
-        {'colour_accuracy': 1.0, 'motion_accuracy': 0.94, 'start_accuracy': 1.0, 'start_offset_px': 0.6, ...}
+        {'colour_accuracy': ..., 'motion_accuracy': ..., 'start_accuracy': ..., 'start_offset_px': ..., ...}
     """
     import torch
 

@@ -68,7 +68,7 @@ def estimate(notebook: str | None) -> str:
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     name = notebook if notebook is None or notebook.endswith(".ipynb") else f"{notebook}.ipynb"
     run = times.get(name) if name else None
-    sizes = "CogVideoX-5b 17 frames x 25 steps, CogVideoX-nano 10 steps"
+    sizes = "CogVideoX-5b 17 frames x 25 steps (5b-I2V: 49 frames), CogVideoX-nano 10 steps"
     if run is None:
         return f"workshop mode: {sizes}; this notebook's time in this mode is not measured yet."
     return (f"workshop mode: {sizes}; this notebook took {run['seconds']:.0f} s on a {run['machine']} CPU "

@@ -86,7 +86,8 @@ def gpu_cost(bench: str | None) -> str:
                          + (f"{r['peak_vram_gib']:.1f} GiB peak VRAM" if r.get("peak_vram_gib") else "no GPU")
                          for r in b["results"])
         gpu = b["results"][0]["gpu"].replace("NVIDIA ", "") if b["results"] else "GPU"
-        return (f"CogVideoX-5b-I2V and CogVideoX-5b (49x480x720, 50 steps, end to end) on an {gpu}, measured with "
+        return (f"CogVideoX-5b-I2V and CogVideoX-5b (49x480x720, 50 steps, video-to-video at strength 0.8 running 40 of "
+                f"them, end to end) on an {gpu}, measured with "
                 f"their full-size architectures and **random weights** (`{bench}`): {rows or 'nothing finished'}. "
                 "A T4 is not measured (none here).")
     if bench.endswith("speed.json"):  # the speed benchmark: bf16 eager and the fastest recipe

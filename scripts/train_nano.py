@@ -20,7 +20,7 @@ training starts from the text-to-video model. Checks judge the held-out scenes s
 their first frame (helpers.nano.evaluate_image: colour, motion, and the object where the
 picture has it).
 
-    python scripts/train_nano.py --task image --init helpers/models/cogvideox-nano --minutes 6 \
+    python scripts/train_nano.py --task image --init helpers/models/cogvideox-nano --minutes 5 --eval-every 100 \
         --out outputs/nano-i2v-train                     # -> outputs/nano-i2v-train/cogvideox-nano-i2v
 """
 

@@ -56,3 +56,7 @@ def test_image_and_video_to_video_with_your_own_files_records_them(tmp_path, mon
     assert len(read_video(chained)[0]) == sidecar["frames_returned"] == 9 + 8
     assert sidecar["chained_clips"] == 2 and sidecar["prompt"].startswith("a green square moving up")
     assert sidecar["inputs"]["image"]["path"] == str(picture)
+    # each video-to-video result records your clip and its strength
+    (restyled,) = [json.loads(p.read_text()) for p in (tmp_path / "videos").glob("video-to-video-*.json")]
+    assert restyled["strength"] == 0.5 and restyled["frames_returned"] == 9
+    assert restyled["inputs"]["video"] == {"path": str(clip), "sha256": hashlib.sha256(clip.read_bytes()).hexdigest()}
