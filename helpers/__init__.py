@@ -9,7 +9,7 @@ Example:
 import logging as _logging
 
 from .checks import RequestError, check_request, frames_returned, latent_frames, model_defaults
-from .environment import environment_report, in_colab, show_environment
+from .environment import apply_emulation, environment_report, in_colab, show_environment
 from .loading import (
     COGVIDEOX_5B,
     ModelLoadError,
@@ -35,6 +35,8 @@ class _DropHarmless(_logging.Filter):
     def filter(self, record: _logging.LogRecord) -> bool:
         return not any(text in record.getMessage() for text in _HARMLESS)
 
+
+apply_emulation()  # COGVIDEOX_EMULATE=t4|24gb shapes a big CUDA GPU before any model loads
 
 for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
     _logging.getLogger(_name).addFilter(_DropHarmless())

@@ -146,8 +146,8 @@ def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text"):
     return pipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
 
 
-def save_random_5b(folder, device: str = "cuda") -> None:
-    """Save CogVideoX-5b's architecture with random bf16 weights in the hub layout (for GPU benchmarks).
+def save_random_5b(folder, device: str = "cuda", task: str = "text") -> None:
+    """Save CogVideoX-5b's architecture (5b-I2V's for ``task="image"``) with random bf16 weights in the hub layout.
 
     The folder loads like a download of ``THUDM/CogVideoX-5b`` (sharded safetensors, no
     ``kit_model.json``); the tokenizer is the kit's small local one. About 21 GB of disk.
@@ -162,7 +162,7 @@ def save_random_5b(folder, device: str = "cuda") -> None:
     import torch
 
     folder = Path(folder)
-    pipe = random_5b_pipeline(device)
+    pipe = random_5b_pipeline(device, task=task)
     if folder.exists():
         shutil.rmtree(folder)
     pipe.save_pretrained(folder, safe_serialization=True)

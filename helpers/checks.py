@@ -7,6 +7,7 @@ requests that run but will not give what the user expects return warnings.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 #: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
@@ -50,14 +51,45 @@ def model_defaults(pipe) -> dict:
     from .workshop import shrink
 
     kind = json.loads(marker.read_text()).get("kind") if marker.is_file() else None
-    return shrink(dict(
+    return steps_override(shrink(dict(
         prompt=kit.get("prompt", PANDA_PROMPT),
         height=cfg.sample_height * pipe.vae_scale_factor_spatial,
         width=cfg.sample_width * pipe.vae_scale_factor_spatial,
         num_frames=cfg.sample_frames,
         num_inference_steps=kit.get("num_inference_steps", 50),
         guidance_scale=kit.get("guidance_scale", 6.0),
-    ), kind, fixed_frames=cfg.use_learned_positional_embeddings)
+    ), kind, fixed_frames=cfg.use_learned_positional_embeddings))
+
+
+#: The one setting that cuts every notebook's step count (the GPU rehearsal's "full size, few steps").
+STEPS_ENV = "COGVIDEOX_STEPS"
+
+
+def steps_override(request: dict) -> dict:
+    """``request`` with ``num_inference_steps`` from ``COGVIDEOX_STEPS`` when that is set.
+
+    Peak memory depends on frames and size, not on steps: a 2-step run of the full request shows
+    its memory in a fraction of the time (``scripts/gpu_rehearsal.py`` uses it). A value that is
+    not a whole number of at least 1 is refused with the fix.
+
+    Example:
+        >>> import os
+        >>> from helpers.checks import steps_override
+        >>> os.environ["COGVIDEOX_STEPS"] = "2"; steps_override({"num_inference_steps": 50})
+        {'num_inference_steps': 2}
+        >>> os.environ["COGVIDEOX_STEPS"] = "two"; steps_override({})
+        Traceback (most recent call last):
+        ...
+        ValueError: COGVIDEOX_STEPS='two' is not a step count: set a whole number of at least 1, or unset it for the model's own.
+        >>> del os.environ["COGVIDEOX_STEPS"]
+    """
+    value = os.environ.get(STEPS_ENV, "").strip()
+    if not value:
+        return request
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{STEPS_ENV}={value!r} is not a step count: set a whole number of at least 1, "
+                         "or unset it for the model's own.")
+    return {**request, "num_inference_steps": int(value)}
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:

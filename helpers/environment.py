@@ -27,6 +27,155 @@ DISK_NEEDED_FOR_5B_GIB = 25
 #: Below this much host RAM, loading the 5b in one go can crash the kernel (free Colab: 12.7 GB).
 LOW_HOST_RAM_GIB = 16
 
+#: The one setting that makes a big CUDA GPU behave like a smaller one (see :func:`emulated_profile`).
+EMULATE_ENV = "COGVIDEOX_EMULATE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A GPU the kit can emulate on a bigger CUDA GPU: what the kit's checks then see."""
+
+    label: str
+    vram_gib: float
+    host_ram_gib: float
+    compute_capability: tuple[int, int]
+    #: SDPA kernels the real chip has for bf16 and for fp16/fp32 (``torch.nn.attention.SDPBackend`` names).
+    bf16_attention: tuple[str, ...]
+    half_attention: tuple[str, ...]
+
+
+#: ``COGVIDEOX_EMULATE`` values. A T4 (compute capability 7.5) has neither flash attention nor
+#: cuDNN attention, and its memory-efficient kernel takes fp16 and fp32 but not bf16.
+PROFILES = {
+    "t4": Profile("Tesla T4 (free Colab)", 15.0, 12.7, (7, 5), ("MATH",), ("EFFICIENT_ATTENTION", "MATH")),
+    "24gb": Profile("24 GB GPU (RTX 4090-like)", 24.0, 32.0, (8, 9),
+                    ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "MATH"), ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "MATH")),
+}
+
+
+def emulated_profile() -> Profile | None:
+    """The GPU profile ``COGVIDEOX_EMULATE`` names (``t4``, ``24gb``), or ``None`` when unset.
+
+    Unset, empty, ``none`` or ``off`` mean the GPU as it is; any other value is refused with the
+    choices, so a typo never runs silently on the wrong hardware.
+
+    Example:
+        >>> import os
+        >>> from helpers.environment import emulated_profile
+        >>> os.environ["COGVIDEOX_EMULATE"] = "t4"; emulated_profile().compute_capability
+        (7, 5)
+        >>> os.environ["COGVIDEOX_EMULATE"] = "T5"; emulated_profile()
+        Traceback (most recent call last):
+        ...
+        ValueError: COGVIDEOX_EMULATE='T5' is not a profile the kit knows: use t4, 24gb, or leave it unset for the GPU as it is.
+        >>> del os.environ["COGVIDEOX_EMULATE"]; emulated_profile() is None
+        True
+    """
+    value = os.environ.get(EMULATE_ENV, "").strip().lower()
+    if value in ("", "none", "off"):
+        return None
+    if value not in PROFILES:
+        raise ValueError(f"{EMULATE_ENV}={os.environ[EMULATE_ENV]!r} is not a profile the kit knows: use "
+                         f"{', '.join(PROFILES)}, or leave it unset for the GPU as it is.")
+    return PROFILES[value]
+
+
+_EMULATION_APPLIED: list[str] = []
+
+
+def apply_emulation() -> str | None:
+    """Make this process's CUDA GPU look and behave like ``COGVIDEOX_EMULATE``'s profile; return what was done.
+
+    Called by ``import helpers``, so every notebook kernel started with the setting is shaped before
+    any model loads. On the real GPU it:
+
+    - caps PyTorch's allocator so that the card holds the profile's VRAM, CUDA context included
+      (``torch.cuda.set_per_process_memory_fraction``), and reports that total;
+    - reports the profile's name and compute capability to every check (bf16 and fp8 support,
+      ``torch.cuda.get_device_capability``, ``get_device_properties``, ``mem_get_info``);
+    - limits ``F.scaled_dot_product_attention`` to the kernels that chip has (a T4 computes bf16
+      attention with the math kernel, which holds the whole score matrix);
+    - ends the process when its resident host memory passes the profile's host RAM, as Colab ends
+      a kernel that fills its RAM.
+
+    It does not make the GPU slower: times under a profile are the real GPU's. Without a CUDA GPU
+    it does nothing (``None``). Safe to call more than once.
+
+    Example:
+        >>> from helpers.environment import apply_emulation
+        >>> apply_emulation() is None  # no profile set, or no CUDA GPU
+        True
+    """
+    import torch
+
+    profile = emulated_profile()
+    if profile is None or not torch.cuda.is_available():
+        return None
+    if _EMULATION_APPLIED:
+        return _EMULATION_APPLIED[0]
+    _EMULATION_APPLIED.append(_shape_cuda(torch, profile))
+    _watch_host_ram(profile.host_ram_gib)
+    return _EMULATION_APPLIED[0]
+
+
+def _shape_cuda(torch, profile: Profile) -> str:
+    import functools
+    import types
+
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    real = torch.cuda.get_device_properties(0)
+    free, total = torch.cuda.mem_get_info(0)
+    context = total - free - torch.cuda.memory_reserved(0)  # the driver's share, outside PyTorch's allocator
+    cap = int(profile.vram_gib * GIB)
+    torch.cuda.set_per_process_memory_fraction(max(cap - context, 0) / total, 0)
+    label = f"{profile.label}, emulated on {real.name}"
+    shown = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if not k.startswith("_")})
+    shown.name, shown.total_memory = label, cap
+    shown.major, shown.minor = profile.compute_capability
+    bf16 = profile.compute_capability >= (8, 0)
+    torch.cuda.get_device_properties = lambda device=None: shown
+    torch.cuda.get_device_capability = lambda device=None: profile.compute_capability
+    torch.cuda.get_device_name = lambda device=None: label
+    torch.cuda.is_bf16_supported = lambda including_emulation=True: bf16 or including_emulation
+    torch.cuda.mem_get_info = lambda device=None: (max(cap - context - torch.cuda.memory_reserved(0), 0), cap)
+
+    sdpa = F.scaled_dot_product_attention
+    kernels = {dtype: [getattr(SDPBackend, k) for k in names] for dtype, names in
+               ((torch.bfloat16, profile.bf16_attention), (None, profile.half_attention))}
+
+    @functools.wraps(sdpa)
+    def scaled_dot_product_attention(query, *args, **kwargs):
+        with sdpa_kernel(kernels.get(query.dtype, kernels[None])):
+            return sdpa(query, *args, **kwargs)
+
+    F.scaled_dot_product_attention = scaled_dot_product_attention
+    return (f"emulating {profile.label}: {profile.vram_gib:g} GiB VRAM, {profile.host_ram_gib:g} GiB host RAM, "
+            f"compute capability {'.'.join(map(str, profile.compute_capability))}, bf16 attention kernels "
+            f"{'/'.join(profile.bf16_attention).lower()} (speed is the real GPU's)")
+
+
+def _watch_host_ram(limit_gib: float, interval: float = 0.05) -> None:
+    """End this process, as Colab does, once its resident memory passes ``limit_gib``."""
+    import signal
+    import threading
+
+    import psutil
+
+    process = psutil.Process()
+
+    def watch() -> None:
+        while True:
+            rss = process.memory_info().rss
+            if rss > limit_gib * GIB:
+                print(f"\nhost RAM {rss / GIB:.1f} GiB > {limit_gib:g} GiB: the emulated machine's kernel dies here "
+                      "(Colab restarts the runtime).", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+            threading.Event().wait(interval)
+
+    threading.Thread(target=watch, name="host-ram-watchdog", daemon=True).start()
+
 
 def in_colab() -> bool:
     """True inside Google Colab.
@@ -112,6 +261,7 @@ class EnvironmentReport:
     disk_free_gib: float = 0.0
     colab: bool = False
     kaggle: bool = False
+    emulated: str | None = None
     advice: list[str] = field(default_factory=list)
 
     @property
@@ -131,6 +281,8 @@ class EnvironmentReport:
             ("notebook host", "Colab" if self.colab else "Kaggle" if self.kaggle else "local"),
             ("GPU", self.gpu_name or "none (CPU only)"),
         ]
+        if self.emulated:
+            rows.append(("emulation", self.emulated))
         if self.cuda:
             rows += [
                 ("compute capability", self.compute_capability or "-"),
@@ -248,17 +400,22 @@ def environment_report() -> EnvironmentReport:
 
     vm = psutil.virtual_memory()
     cache = hub_cache_dir()
+    emulation = apply_emulation()
+    profile = emulated_profile() if emulation else None
     r = EnvironmentReport(
         versions=library_versions(),
         platform=f"{platform.system()} {platform.machine()}",
         cuda=torch.cuda.is_available(),
-        host_ram_total_gib=vm.total / GIB,
-        host_ram_available_gib=vm.available / GIB,
+        host_ram_total_gib=profile.host_ram_gib if profile else vm.total / GIB,
+        host_ram_available_gib=min(vm.available / GIB, profile.host_ram_gib) if profile else vm.available / GIB,
         hub_cache=str(cache),
         disk_free_gib=free_disk_bytes(cache) / GIB,
         colab=in_colab(),
         kaggle=in_kaggle(),
+        emulated=emulation,
     )
+    if emulated_profile() and not emulation:
+        r.emulated = f"{EMULATE_ENV} is ignored: it shapes a CUDA GPU, and this machine has none"
     if r.cuda:
         props = torch.cuda.get_device_properties(0)
         free, total = torch.cuda.mem_get_info(0)

@@ -89,8 +89,9 @@ def check_task(folder: str | os.PathLike, task: str) -> None:
 def image_model_for(choice) -> str:
     """The image-to-video model that goes with a text-to-video :class:`helpers.loading.ModelChoice`.
 
-    CogVideoX-5b -> ``THUDM/CogVideoX-5b-I2V``; the kit's ``"nano"`` -> ``"nano-i2v"`` (trained),
-    ``"small"`` -> ``"small-i2v"`` (random weights).
+    CogVideoX-5b -> ``THUDM/CogVideoX-5b-I2V``, or your copy named by ``COGVIDEOX_IMAGE_MODEL`` (a
+    folder or hub id); the kit's ``"nano"`` -> ``"nano-i2v"`` (trained), ``"small"`` -> ``"small-i2v"``
+    (random weights).
 
     Example:
         >>> import helpers
@@ -98,7 +99,8 @@ def image_model_for(choice) -> str:
         >>> image_model_for(helpers.choose_model("nano")), image_model_for(helpers.choose_model("THUDM/CogVideoX-5b"))
         ('nano-i2v', 'THUDM/CogVideoX-5b-I2V')
     """
-    return {"nano": "nano-i2v", "small": "small-i2v"}.get(choice.kit_model, CHECKPOINTS["image"])
+    yours = os.environ.get("COGVIDEOX_IMAGE_MODEL", "").strip()
+    return {"nano": "nano-i2v", "small": "small-i2v"}.get(choice.kit_model, yours or CHECKPOINTS["image"])
 
 
 def fixed_size(pipe) -> tuple[int, int] | None:

@@ -111,9 +111,50 @@ class Prediction:
         return self.peak_vram_gib <= 0.95 * vram_gib and self.peak_host_rss_gib <= 0.9 * ram_gib
 
 
+def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
+                       guidance_scale: float = 6.0) -> float:
+    """Memory attention's math kernel needs on top of fused kernels: the whole score matrix, twice.
+
+    Where PyTorch has no fused attention kernel for the dtype (bf16 on compute capability below
+    8.0, a T4), ``scaled_dot_product_attention`` falls back to its math kernel, which upcasts bf16
+    to fp32 (``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp`` is off by default) and
+    holds the scores and their softmax: 2 x 4 bytes x heads x tokens² per video in the batch.
+    Counted from CogVideoX-5b's configuration, not measured.
+
+    Example:
+        >>> from helpers.planner import math_attention_gib
+        >>> round(math_attention_gib(49)), round(math_attention_gib(17)), round(math_attention_gib(9), 1)
+        (226, 35, 13.1)
+    """
+    from .architecture import TRANSFORMER_5B
+
+    cfg = 2 if guidance_scale > 1 else 1
+    tokens = transformer_tokens(num_frames, height, width)
+    return 2 * 4 * TRANSFORMER_5B["num_attention_heads"] * tokens**2 * cfg * batch / GIB
+
+
+def attention_on_math_kernel(report) -> bool:
+    """True where bf16 attention runs on PyTorch's math kernel: a CUDA GPU of compute capability below 8.0 (a T4).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.planner import attention_on_math_kernel
+        >>> attention_on_math_kernel(SimpleNamespace(cuda=True, compute_capability="7.5"))
+        True
+        >>> attention_on_math_kernel(SimpleNamespace(cuda=True, compute_capability="8.9"))
+        False
+    """
+    if not getattr(report, "cuda", False) or not report.compute_capability:
+        return False
+    return tuple(int(x) for x in report.compute_capability.split(".")) < (8, 0)
+
+
 def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
-            guidance_scale: float = 6.0) -> Prediction:
+            guidance_scale: float = 6.0, math_attention: bool = False) -> Prediction:
     """Predict a recipe's peak VRAM, peak host RAM and relative speed for a CogVideoX-5b request.
+
+    ``math_attention``: bf16 attention runs on the math kernel (a T4), which adds
+    :func:`math_attention_gib` to the denoising stage.
 
     Example:
         >>> from helpers.planner import predict
@@ -131,6 +172,8 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         dit *= m["fp8_share"]
     cfg = 2 if guidance_scale > 1 else 1
     denoise = m["denoise_gib_per_token"] * transformer_tokens(num_frames, height, width) * cfg * batch
+    if math_attention:
+        denoise += math_attention_gib(num_frames, height, width, batch, guidance_scale)
     if "vae_small_tiles" in steps:
         decode = m["decode_small_tile_gib"]
     elif "vae_tiling" in steps:
@@ -233,6 +276,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     """
     seed = "model_cpu_offload+vae_tiling"
     goal = recipe if recipe in ("fastest", "leanest") else None
+    request.setdefault("math_attention", attention_on_math_kernel(report))
     if recipe and not goal:
         return recipe, f"recipe {recipe}: set in the parameters cell"
     if not report.cuda:
@@ -308,16 +352,60 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
                             "(media/benchmarks/speed.json)")
 
 
+def fits_here(label: str, recipe: str, report, **request) -> bool:
+    """Whether CogVideoX-5b with ``recipe`` fits this machine; if not, print why it is skipped and return ``False``.
+
+    The notebooks call it before a section that could run out of memory, so that a smaller GPU
+    skips the section with the predicted need (:func:`predict`, from the measured constants)
+    instead of dying halfway. Without a CUDA GPU nothing is predicted (the kit's tiny models run).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.planner import fits_here
+        >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=24.0, host_ram_total_gib=32.0, compute_capability="8.9")
+        >>> fits_here("all on the GPU, no tiling", "all_on_gpu", rtx4090)
+        skipped all on the GPU, no tiling: it needs about 34.4 GiB of VRAM (predicted by helpers.planner from media/benchmarks/memory.json); this GPU has 24.0 GiB.
+        False
+        >>> fits_here("model CPU offload", "model_cpu_offload+vae_tiling", rtx4090)
+        True
+    """
+    if not getattr(report, "cuda", False):
+        return True
+    p = predict(recipe, math_attention=attention_on_math_kernel(report), **request)
+    vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
+    if p.fits(vram, ram):
+        return True
+    needs = []
+    if p.peak_vram_gib > 0.95 * vram:
+        needs.append(f"about {p.peak_vram_gib:.1f} GiB of VRAM")
+    if p.peak_host_rss_gib > 0.9 * ram:
+        needs.append(f"about {p.peak_host_rss_gib:.1f} GiB of host RAM")
+    have = " and ".join(x for x, short in ((f"{vram:.1f} GiB", p.peak_vram_gib > 0.95 * vram),
+                                            (f"{ram:.1f} GiB of host RAM", p.peak_host_rss_gib > 0.9 * ram)) if short)
+    math = " (bf16 attention on this GPU's math kernel holds the whole score matrix)" if attention_on_math_kernel(report) else ""
+    print(f"skipped {label}: it needs {' and '.join(needs)}{math} (predicted by helpers.planner from "
+          f"media/benchmarks/memory.json); this {'GPU' if p.peak_vram_gib > 0.95 * vram else 'machine'} has {have}.")
+    return False
+
+
 def benchmark_results(name: str = "memory.json") -> dict | None:
-    """A committed GPU results file (``media/benchmarks/<name>``) in a checkout; ``None`` elsewhere (Colab).
+    """A committed GPU results file (``media/benchmarks/<name>``), in a checkout and in a pip or Colab install.
+
+    The results ship with the package (:mod:`helpers.results` says how); ``None`` only for a
+    file that is not shipped.
 
     Example:
         >>> from helpers.planner import benchmark_results
         >>> "RANDOM weights" in benchmark_results()["note"]
         True
+        >>> benchmark_results("speed.json")["results"][0]["recipe"]
+        'baseline'
+        >>> benchmark_results("no-such-results.json") is None
+        True
     """
-    path = Path(__file__).resolve().parents[1] / "media" / "benchmarks" / name
-    return json.loads(path.read_text()) if path.exists() else None
+    from .results import load_results
+
+    return load_results(f"benchmarks/{name}")
 
 
 def annotate(path: Path) -> list[dict]:

@@ -25,14 +25,66 @@ OUTPUTS_ENV = "COGVIDEOX_OUTPUTS"
 
 
 def outputs_dir() -> Path:
-    """Where videos are saved: ``$COGVIDEOX_OUTPUTS``, else ``outputs/`` in the working folder.
+    """Where videos are saved: ``$COGVIDEOX_OUTPUTS``, else ``outputs/`` in the working folder; made if missing.
+
+    A leading ``~`` is expanded. If the folder cannot be made or written to (the setting names a
+    file, a read-only place...), the error says so and names the setting to change.
 
     Example:
         >>> from helpers import outputs_dir
+        >>> outputs_dir().is_dir()  # made on first use, parents too
+        True
         >>> outputs_dir().name  # doctest: +SKIP
         'outputs'
     """
-    return Path(os.environ.get(OUTPUTS_ENV) or "outputs").absolute()
+    setting = (os.environ.get(OUTPUTS_ENV) or "").strip()
+    if setting:
+        fix = (f"{OUTPUTS_ENV}={setting!r}: point {OUTPUTS_ENV} at a folder you can write to "
+               f"(os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", or a Drive folder in Colab), or unset it")
+    else:
+        fix = f"the default outputs/ in the working folder ({os.getcwd()}): set {OUTPUTS_ENV} to a folder you can write to"
+    return _writable_folder(Path(setting or "outputs"), fix)
+
+
+def _writable_folder(path: Path, fix: str) -> Path:
+    """``path`` (``~`` expanded, made absolute) as an existing folder this process can write to, or an OSError naming ``fix``."""
+    expanded = path.expanduser()
+    if str(expanded).startswith("~"):
+        raise FileNotFoundError(f"{path} starts with a ~ that names no home folder here, so nothing can be saved there; {fix}.")
+    folder = expanded.absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:  # a file where the folder should be
+        raise NotADirectoryError(f"{folder} is a file, not a folder, so nothing can be saved there; {fix}.") from e
+    except NotADirectoryError as e:  # a file where one of its parents should be
+        raise NotADirectoryError(f"{folder}: part of this path is a file, not a folder, so nothing can be saved there; {fix}.") from e
+    except OSError as e:  # read-only, no permission, no space...
+        raise type(e)(f"{folder} cannot be made ({e.strerror or e}), so nothing can be saved there; {fix}.") from e
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder} is not writable here, so nothing can be saved there; {fix}.")
+    return folder
+
+
+def _place(source: Path, target: Path) -> bool:
+    """Put ``source``'s bytes at ``target``, whole or not at all; ``False`` if ``target`` already exists."""
+    try:
+        os.link(source, target)  # atomic, and fails rather than overwrite
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a filesystem without hard links (some network drives): copy
+        pass
+    try:
+        out = open(target, "xb")
+    except FileExistsError:
+        return False
+    try:
+        with out:
+            out.write(source.read_bytes())
+    except BaseException:
+        target.unlink(missing_ok=True)  # a half-copied file is never left
+        raise
+    return True
 
 
 def _slug(text: str, words: int = 5) -> str:
@@ -69,8 +121,10 @@ def save_video(
         True
     """
     frames = as_frames(video)
-    folder = Path(folder) if folder is not None else outputs_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder is None:
+        folder = outputs_dir()
+    else:
+        folder = _writable_folder(Path(folder), f"pass save_video another folder= than {str(folder)!r}")
     stem = name or _slug(str(request.get("prompt", "")))
     sidecar = {
         **{k: v for k, v in request.items() if isinstance(v, (str, int, float, bool, type(None)))},
@@ -98,20 +152,16 @@ def save_video(
             path = folder / f"{stem}-{n:03d}.mp4"
             if path.exists() or path.with_suffix(".json").exists():
                 continue
-            try:
-                os.link(tmp, path)  # atomic, and fails rather than overwrite
-            except FileExistsError:
+            note = work / "video.json"  # written whole before it is placed, like the video
+            note.write_text(json.dumps({"file": path.name, **sidecar}, indent=2))
+            if not _place(tmp, path):
                 continue
-            except OSError:  # a filesystem without hard links (some network drives)
-                try:
-                    with open(path, "xb") as out:
-                        out.write(Path(tmp).read_bytes())
-                except FileExistsError:
-                    continue
             try:
-                with open(path.with_suffix(".json"), "x") as f:
-                    json.dump({"file": path.name, **sidecar}, f, indent=2)
-            except FileExistsError:
+                placed = _place(note, path.with_suffix(".json"))
+            except BaseException:
+                path.unlink(missing_ok=True)  # a video without its sidecar is not left behind
+                raise
+            if not placed:
                 path.unlink()
                 continue
             return path

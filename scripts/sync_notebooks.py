@@ -41,6 +41,7 @@ MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 SPEED = ROOT / "media" / "benchmarks" / "speed.json"
+REHEARSAL = ROOT / "media" / "gpu_rehearsal.json"
 S_START, S_END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 BOOTSTRAP = '''\
@@ -348,6 +349,16 @@ def speed_table() -> str:
     return "\n".join(rows)
 
 
+def rehearsal_table() -> str:
+    """The notebooks on a GPU under each profile, from ``media/gpu_rehearsal.json`` (scripts/gpu_rehearsal.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_rehearsal", ROOT / "scripts" / "gpu_rehearsal.py")
+    rehearsal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rehearsal)
+    return rehearsal.table(json.loads(REHEARSAL.read_text()))
+
+
 def replace_between(text: str, start: str, end: str, body: str) -> str:
     if start not in text or end not in text:
         return text
@@ -409,6 +420,8 @@ def main() -> int:
     if SPEED.exists():
         new = replace_between(new, S_START, S_END, speed_table())
     new = replace_between(new, "<!-- workshop:start -->", "<!-- workshop:end -->", workshop_table(paths, times))
+    if REHEARSAL.exists():
+        new = replace_between(new, "<!-- rehearsal:start -->", "<!-- rehearsal:end -->", rehearsal_table())
     if new != readme:
         stale.append("README.md")
         if not args.check:

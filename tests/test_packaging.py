@@ -1,11 +1,16 @@
 """The kit's packaging and its README promises."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+import textwrap
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,3 +56,82 @@ def test_repository_url_is_defined_once():
                and ".venv" not in p.parts and "outputs" not in p.parts]
     defined = [p.relative_to(ROOT) for p in sources if url in p.read_text(errors="ignore")]
     assert defined == [Path("pyproject.toml")]
+
+
+# What the notebooks read of the committed results, run by an installed kit; prints where they came from.
+READS_RESULTS = textwrap.dedent(
+    """
+    from types import SimpleNamespace
+    import helpers
+    from helpers import planner, workshop
+    from helpers.results import results_file
+    print("HELPERS", helpers.__file__)
+    print("SPEED", results_file("benchmarks/speed.json"))
+    assert planner.benchmark_results("speed.json") is not None
+    assert "RANDOM weights" in planner.benchmark_results("memory.json")["note"]
+    said = workshop.estimate("00_setup.ipynb")
+    assert "this notebook took" in said and "not measured yet" not in said, said
+    h100 = SimpleNamespace(cuda=True, vram_total_gib=79.2, host_ram_total_gib=200, compute_capability="9.0")
+    recipe, why = planner.choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-5b"), "fastest")
+    assert "compile" in recipe, (recipe, why)  # the speed steps measured on a GPU were found
+    print("RECIPE", recipe)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def kit_source(tmp_path_factory):
+    """The working tree's packaging inputs, copied away from the checkout (builds write build/ there)."""
+    source = tmp_path_factory.mktemp("kit") / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("helpers", "media"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return source
+
+
+def run_reads_results(python, tmp_path, **env):
+    """READS_RESULTS in a folder with no checkout in it; COGVIDEOX_* settings of this shell left out."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COGVIDEOX_") and k != "PYTHONPATH"}
+    done = subprocess.run([python, "-c", READS_RESULTS], cwd=elsewhere, capture_output=True, text=True,
+                          env={**clean, **env}, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("HELPERS ", "SPEED ", "RECIPE ")))
+
+
+def test_a_built_wheel_ships_the_results_the_helpers_read(kit_source, tmp_path):
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", wheels, kit_source],
+                   check=True, capture_output=True)
+    wheel = next(wheels.glob("cogvideox_notebook_kit-*.whl"))
+    # only the results files the helpers read: no raw runs, charts or videos
+    names = subprocess.run([sys.executable, "-m", "zipfile", "-l", wheel], capture_output=True, text=True, check=True).stdout
+    shipped = set(re.findall(r"^(helpers/media/\S+)", names, re.M))
+    assert shipped == {"helpers/media/notebook_times_workshop.json"} | {
+        f"helpers/media/benchmarks/{p.name}" for p in (ROOT / "media" / "benchmarks").glob("*.json")}
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", site, wheel], check=True, capture_output=True)
+    assert not (site / "media").exists()
+    # this environment's packages, but the kit from the wheel (PYTHONPATH comes before the editable install)
+    seen = run_reads_results(sys.executable, tmp_path, PYTHONPATH=str(site))
+    assert seen["HELPERS"] == str(site / "helpers" / "__init__.py")
+    assert seen["SPEED"] == str(site / "helpers" / "media" / "benchmarks" / "speed.json")
+    assert "compile" in seen["RECIPE"]
+
+
+def test_an_editable_install_reads_the_results_from_its_checkout(kit_source, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = str(venv / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # this environment's packages (a path, so its own editable install of the kit is not loaded)
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--python", python, "install",
+                    "--no-deps", "--no-build-isolation", "--no-index", "-e", kit_source], check=True, capture_output=True)
+    seen = run_reads_results(python, tmp_path)
+    assert seen["HELPERS"] == str(kit_source / "helpers" / "__init__.py")
+    assert seen["SPEED"] == str(kit_source / "media" / "benchmarks" / "speed.json")

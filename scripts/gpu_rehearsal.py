@@ -1,0 +1,322 @@
+"""Rehearse every notebook on a CUDA GPU with CogVideoX-5b's full-size architecture, under hardware profiles.
+
+Builds CogVideoX-5b and CogVideoX-5b-I2V with RANDOM weights in the hub layout once per machine
+(values change neither time nor memory), then executes each notebook with them under a profile
+(``COGVIDEOX_EMULATE``: ``t4``, ``24gb``, or ``real`` for the GPU as it is) in one mode:
+
+- ``workshop``: ``COGVIDEOX_WORKSHOP=1`` (5b: 17 frames x 25 steps);
+- ``fewsteps``: the notebooks' own full-size requests (49x480x720) with ``COGVIDEOX_STEPS`` steps:
+  peak memory depends on frames and size, not on steps, so this shows full mode's memory in a
+  fraction of its time.
+
+Each notebook runs alone, as Colab opens it: fresh outputs and cache folders. One row per
+notebook x profile x mode goes into the results file (kept and updated: run a profile at a time):
+status and first error, skipped sections with their reasons, seconds, peak VRAM (the whole
+card's use, sampled with NVML) and peak host RAM (the kernel's resident memory, sampled), the
+recipe and dtype chosen, the GPU and library versions. The executed notebooks' text outputs
+(no images or videos) go beside it.
+
+    python scripts/gpu_rehearsal.py --profile real --mode fewsteps
+    python scripts/gpu_rehearsal.py --profile t4 --mode workshop 02 05
+    python scripts/gpu_rehearsal.py --table   # the README table from media/gpu_rehearsal.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "media" / "gpu_rehearsal.json"
+PROFILES = ("real", "24gb", "t4")
+MODES = ("workshop", "fewsteps")
+GIB = 1024**3
+
+#: Run in the notebook's kernel after its last cell (or its failure): what the notebook chose.
+PROBE = """
+import json as _json, sys as _sys
+_pipe = next((globals()[n] for n in ("pipe", "image_pipe", "video_pipe") if hasattr(globals().get(n), "transformer")), None)
+_rec = globals().get("recipe") if isinstance(globals().get("recipe"), str) else None
+print("REHEARSAL-PROBE " + _json.dumps({"recipe": _rec, "dtype": str(getattr(_pipe, "dtype", None)) if _pipe is not None else None}))
+"""
+
+
+def build_models(folder: Path, tasks: tuple[str, ...] = ("text", "image")) -> dict[str, Path]:
+    """The random full-size 5b and 5b-I2V in the hub layout, built once in ``folder`` (in a child
+    process, so that this one never holds GPU memory while it samples the notebooks'); only the
+    ``tasks`` asked for are built."""
+    import subprocess
+
+    models = {"text": folder / "CogVideoX-5b-random", "image": folder / "CogVideoX-5b-I2V-random"}
+    for task, path in models.items():
+        if task in tasks and not (path / "model_index.json").exists():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import sys; from helpers.architecture import save_random_5b; "
+                            "save_random_5b(sys.argv[1], task=sys.argv[2])", str(path), task], check=True, cwd=ROOT)
+            print(f"built {path} in {time.perf_counter() - start:.0f} s", flush=True)
+    return models
+
+
+class Sampler:
+    """Peak GPU memory in use on the card (NVML) and peak resident memory of this process's children."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        import psutil
+
+        try:  # nvidia-ml-py; absent on a CPU-only machine, where only host RAM is sampled
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml, self._gpu = pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:
+            self._nvml = self._gpu = None
+        self._me, self._interval = psutil.Process(), interval
+        self.vram = self.rss = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            if self._nvml:
+                self.vram = max(self.vram, self._nvml.nvmlDeviceGetMemoryInfo(self._gpu).used)
+            rss = 0
+            for child in self._me.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except Exception:
+                    pass
+            self.rss = max(self.rss, rss)
+
+    @staticmethod
+    def gpu_name() -> str:
+        """The GPU's name, read with NVML (no CUDA context in this process)."""
+        import pynvml
+
+        pynvml.nvmlInit()
+        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+        return name.decode() if isinstance(name, bytes) else name
+
+    def stop(self) -> tuple[float, float]:
+        self._done.set()
+        self._thread.join()
+        return round(self.vram / GIB, 2), round(self.rss / GIB, 2)
+
+
+def outputs_text(nb) -> str:
+    """The executed notebook's text: each code cell's source head and its text outputs."""
+    parts = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        parts.append(f"--- cell {index}: {cell.source.splitlines()[0] if cell.source else ''}")
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                parts.append(out.text.rstrip())
+            elif out.output_type in ("execute_result", "display_data") and "text/plain" in out.get("data", {}):
+                parts.append(out.data["text/plain"].rstrip()[:2000])
+            elif out.output_type == "error":
+                parts.append(f"{out.ename}: {out.evalue}")
+    return "\n".join(parts) + "\n"
+
+
+def skipped_sections(text: str) -> list[str]:
+    """The lines where a notebook said it skips something, and why."""
+    return [line.strip() for line in text.splitlines() if re.match(r"\s*(skipped|skipping)\b", line, re.I)]
+
+
+def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float | None = None) -> dict:
+    """Execute one notebook in a fresh kernel with ``env``; return its row (without the run's settings).
+
+    After ``time_left`` seconds the kernel is interrupted (and killed a minute later if it does not
+    stop): the row says "timed out" and where, and the text so far is kept.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+    sampler, start, status, error, probe = Sampler(), time.perf_counter(), "ok", None, {}
+    stopped = threading.Event()
+    index = 0
+
+    def stop() -> None:  # the run's time is up: interrupt the kernel (a child of this process), then kill it
+        import signal
+
+        import psutil
+
+        stopped.set()
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            for child in psutil.Process().children():
+                child.send_signal(sig)
+            if done.wait(60):
+                return
+
+    done = threading.Event()
+    try:
+        with client.setup_kernel():
+            if time_left is not None:
+                threading.Timer(max(time_left, 1), stop).start()
+            for index, cell in enumerate(nb.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as e:
+                    status = "timed out" if stopped.is_set() else "failed"
+                    error = (f"stopped in cell {index} when the run's time ran out" if stopped.is_set()
+                             else f"cell {index}: {e.ename}: {str(e.evalue)[:400]}")
+                    break
+                if stopped.is_set():
+                    status, error = "timed out", f"stopped after cell {index} when the run's time ran out"
+                    break
+            if status == "ok" or error:
+                nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+                try:
+                    client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+                    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+                    probe = json.loads(text.split("REHEARSAL-PROBE ", 1)[1]) if "REHEARSAL-PROBE " in text else {}
+                except Exception as e:
+                    print(f"  (probe failed: {e})")
+                nb.cells.pop()
+    except DeadKernelError as e:
+        status, error = ("timed out", f"killed in cell {index} when the run's time ran out") if stopped.is_set() \
+            else ("kernel died", str(e)[:400])
+    except Exception as e:  # a cell timeout or a broken kernel: recorded, the next notebook still runs
+        status, error = "failed", f"cell {index}: {type(e).__name__}: {str(e)[:400]}"
+    finally:
+        done.set()
+        os.environ.clear()
+        os.environ.update(saved)
+    seconds = round(time.perf_counter() - start, 1)
+    vram, rss = sampler.stop()
+    text = outputs_text(nb)
+    if status == "kernel died":
+        killed = [line for line in text.splitlines() if "host RAM" in line and "dies here" in line]
+        error = killed[0] if killed else error
+    return dict(status=status, error=error, skipped=skipped_sections(text), seconds=seconds,
+                peak_vram_gib=vram, peak_host_rss_gib=rss, recipe=probe.get("recipe"), dtype=probe.get("dtype"),
+                text=text)
+
+
+def load_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {
+        "note": ("Every notebook executed on a CUDA GPU by scripts/gpu_rehearsal.py with CogVideoX-5b's and 5b-I2V's "
+                 "full-size architectures and RANDOM weights (values change neither time nor memory), each notebook "
+                 "alone in a fresh kernel, under a hardware profile (COGVIDEOX_EMULATE: the allocator capped to the "
+                 "profile's VRAM, its compute capability and attention kernels, host RAM watched and the kernel "
+                 "ended past the profile's limit, as Colab does; the speed is the real GPU's) and a mode "
+                 "(workshop: COGVIDEOX_WORKSHOP=1; fewsteps: the notebooks' full-size requests with COGVIDEOX_STEPS "
+                 "steps). peak_vram_gib: the card's memory in use (NVML); peak_host_rss_gib: the kernel's."),
+        "rows": [],
+    }
+
+
+def save_results(path: Path, record: dict) -> None:
+    record["rows"].sort(key=lambda r: (r["notebook"], PROFILES.index(r["profile"]), MODES.index(r["mode"])))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def table(record: dict) -> str:
+    """The README table: for each notebook, where it ran and what it cost there."""
+    rows = record["rows"]
+    notebooks = sorted({r["notebook"] for r in rows})
+    columns = [(p, m) for p in PROFILES for m in MODES if any(r["profile"] == p and r["mode"] == m for r in rows)]
+    gpu = next((r["gpu"] for r in rows), "?")
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "not run"
+        if r["status"] != "ok":
+            return f"**{r['status']}**"
+        skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
+        return f"ok{skipped}: {r['seconds']:.0f} s, {r['peak_vram_gib']:.1f} / {r['peak_host_rss_gib']:.1f} GiB"
+
+    head = "| notebook | " + " | ".join(f"{p} · {m}" for p, m in columns) + " |"
+    lines = [head, "|" + "---|" * (len(columns) + 1)]
+    for name in notebooks:
+        found = {(r["profile"], r["mode"]): r for r in rows if r["notebook"] == name}
+        lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cell(found.get(c)) for c in columns) + " |")
+    return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (whole card) / peak "
+            "host RAM (kernel). real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
+            "12.7 GiB RAM, cc 7.5 (T4 attention kernels). workshop: 17 frames x 25 steps; fewsteps: the full request "
+            "(49x480x720) with few steps.\n\n" + "\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
+    parser.add_argument("--profile", choices=PROFILES, default="real")
+    parser.add_argument("--mode", choices=MODES, default="fewsteps")
+    parser.add_argument("--steps", type=int, default=2, help="steps in fewsteps mode")
+    parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "cogvideox-rehearsal-models")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--texts", type=Path, help="where the text outputs go (default: beside the results)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds one cell may take")
+    parser.add_argument("--deadline", type=float, help="seconds for the whole run: the notebook still running "
+                        "then is stopped and recorded as timed out, and no new one starts")
+    parser.add_argument("--table", action="store_true", help="print the README table and stop")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    record = load_results(args.results)
+    if args.table:
+        print(table(record))
+        return 0
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_rehearsal needs a CUDA GPU (it executes the notebooks on CogVideoX-5b's full-size architecture).")
+        return 2
+    sys.path.insert(0, str(ROOT))
+    from helpers.environment import library_versions
+
+    everything = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    chosen = [p for p in everything if not args.notebooks or any(p.name.startswith(n) or p.stem == n for n in args.notebooks)]
+    models = build_models(args.models, ("text", "image") if any(p.name.startswith("08") for p in chosen) else ("text",))
+    texts = args.texts or args.results.parent / "gpu_rehearsal"
+    (texts / f"{args.profile}-{args.mode}").mkdir(parents=True, exist_ok=True)
+    gpu = Sampler.gpu_name()
+    failed, began = 0, time.perf_counter()
+    for path in chosen:
+        left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
+        if left is not None and left < 30:
+            print(f"{path.name}: not started, the run's --deadline is reached", flush=True)
+            continue
+        scratch = Path(tempfile.mkdtemp(prefix=f"rehearsal-{path.stem[:2]}-"))
+        env = {"COGVIDEOX_MODEL": str(models["text"]), "COGVIDEOX_IMAGE_MODEL": str(models["image"]),
+               "COGVIDEOX_OUTPUTS": str(scratch / "outputs"), "COGVIDEOX_KIT_CACHE": str(scratch / "kit-cache"),
+               "COGVIDEOX_EMULATE": "" if args.profile == "real" else args.profile,
+               "COGVIDEOX_WORKSHOP": "1" if args.mode == "workshop" else "",
+               "COGVIDEOX_STEPS": str(args.steps) if args.mode == "fewsteps" else "",
+               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        print(f"{path.name} [{args.profile} / {args.mode}] ...", flush=True)
+        row = run_notebook(path, env, args.timeout, left)
+        (texts / f"{args.profile}-{args.mode}" / f"{path.stem}.txt").write_text(row.pop("text"))
+        row = dict(notebook=path.name, profile=args.profile, mode=args.mode, **row, gpu=gpu,
+                   steps=args.steps if args.mode == "fewsteps" else None, date=date.today().isoformat(),
+                   versions=library_versions())
+        record["rows"] = [r for r in record["rows"] if (r["notebook"], r["profile"], r["mode"]) !=
+                          (row["notebook"], row["profile"], row["mode"])] + [row]
+        save_results(args.results, record)
+        failed += row["status"] != "ok"
+        print(f"  {row['status']} in {row['seconds']:.0f} s, VRAM {row['peak_vram_gib']} GiB, RAM "
+              f"{row['peak_host_rss_gib']} GiB, recipe {row['recipe']}, dtype {row['dtype']}"
+              + (f"\n  error: {row['error']}" if row["error"] else "")
+              + "".join(f"\n  {s}" for s in row["skipped"]), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

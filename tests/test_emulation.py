@@ -1,0 +1,117 @@
+"""COGVIDEOX_EMULATE: a big CUDA GPU seen and capped as a T4 or a 24 GB card, checked on a CPU with a stand-in H200."""
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import helpers
+from helpers import environment
+
+GIB = 1024**3
+
+
+@pytest.fixture
+def fake_h200(monkeypatch):
+    """torch.cuda as an H200 would show it; every attribute emulation replaces is restored afterwards."""
+    caps = []
+    props = SimpleNamespace(name="NVIDIA H200", total_memory=int(139.8 * GIB), major=9, minor=0, multi_processor_count=132)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: props)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(139.3 * GIB), int(139.8 * GIB)))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 0)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda fraction, device=None: caps.append(fraction))
+    for name in ("get_device_capability", "get_device_name", "is_bf16_supported"):
+        monkeypatch.setattr(torch.cuda, name, getattr(torch.cuda, name))
+    monkeypatch.setattr(F, "scaled_dot_product_attention", F.scaled_dot_product_attention)
+    watched = []
+    monkeypatch.setattr(environment, "_watch_host_ram", watched.append)
+    monkeypatch.setattr(environment, "_EMULATION_APPLIED", [])
+    return SimpleNamespace(caps=caps, watched=watched)
+
+
+def test_an_unknown_profile_is_refused_with_the_choices(monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "colab")
+    with pytest.raises(ValueError, match="use t4, 24gb, or leave it unset"):
+        environment.emulated_profile()
+
+
+def test_without_a_gpu_emulation_is_ignored_and_the_report_says_so(monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
+    monkeypatch.setattr(environment, "_EMULATION_APPLIED", [])
+    report = helpers.environment_report()
+    assert not report.cuda and "ignored" in report.emulated
+    assert "emulation" in str(report)
+
+
+@pytest.mark.parametrize("profile, vram, ram, cc, bf16", [("t4", 15.0, 12.7, "7.5", False), ("24gb", 24.0, 32.0, "8.9", True)])
+def test_the_report_sees_the_emulated_gpu(fake_h200, monkeypatch, profile, vram, ram, cc, bf16):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", profile)
+    report = helpers.environment_report()
+    assert report.cuda and report.compute_capability == cc and report.bf16_native is bf16
+    assert report.vram_total_gib == pytest.approx(vram) and report.host_ram_total_gib == pytest.approx(ram)
+    assert "emulated on NVIDIA H200" in report.gpu_name and report.emulated.startswith("emulating")
+    # the allocator is capped so the card holds the profile's VRAM with the CUDA context (0.5 GiB here)
+    assert fake_h200.caps == [pytest.approx((vram - 0.5) / 139.8)]
+    assert fake_h200.watched == [ram]
+    assert torch.cuda.get_device_capability() == tuple(int(x) for x in cc.split("."))
+    assert torch.cuda.mem_get_info()[1] == int(vram * GIB)
+
+
+def test_the_planner_and_the_capability_checks_see_the_profile(fake_h200, monkeypatch):
+    five_b = helpers.choose_model("THUDM/CogVideoX-5b")
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
+    t4 = helpers.environment_report()
+    with pytest.raises(RuntimeError, match="nothing fits 15.0 GiB VRAM"):  # bf16 attention on the math kernel
+        helpers.planner.choose_recipe(t4, five_b)
+    assert helpers.planner.choose_recipe(t4, five_b, num_frames=9, height=240, width=360)[0] == "low_ram_staged"
+    assert not helpers.planner.fits_here("49 frames", "sequential_cpu_offload+vae_tiling", t4)
+    with pytest.raises(helpers.quantization.QuantizationError, match="compute capability 7.5"):
+        helpers.quantization.check_scheme("torchao_fp8_dynamic", device="cuda")
+    assert "no native bf16" in " ".join(t4.advice)
+
+
+def test_the_24gb_profile_allows_fp8_and_picks_from_the_planner(fake_h200, monkeypatch):
+    five_b = helpers.choose_model("THUDM/CogVideoX-5b")
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "24gb")
+    card = helpers.environment_report()
+    helpers.quantization.check_scheme("torchao_fp8_dynamic", device="cuda")  # cc 8.9: allowed
+    recipe, why = helpers.planner.choose_recipe(card, five_b)
+    assert recipe == helpers.planner.recommend(24.0, 32.0)[0].recipe and "helpers.planner" in why
+
+
+def test_t4_attention_keeps_to_the_kernels_a_t4_has(fake_h200, monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
+    used = []
+    import torch.nn.attention as attention
+
+    real = attention.sdpa_kernel
+    monkeypatch.setattr(attention, "sdpa_kernel", lambda backends: used.append(list(backends)) or real(backends))
+    environment.apply_emulation()
+    q = torch.randn(1, 2, 8, 4)
+    for dtype in (torch.bfloat16, torch.float32):
+        out = F.scaled_dot_product_attention(q.to(dtype), q.to(dtype), q.to(dtype))
+        assert out.dtype == dtype and torch.isfinite(out).all()
+    from torch.nn.attention import SDPBackend
+
+    assert used == [[SDPBackend.MATH], [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]]
+
+
+def test_host_ram_past_the_profile_ends_the_process_as_colab_does():
+    code = ("from helpers.environment import _watch_host_ram; _watch_host_ram(0.01)\n"
+            "import time; time.sleep(20); print('still alive')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == -9 and "still alive" not in run.stdout
+    assert "dies here" in run.stderr
+
+
+def test_steps_setting_cuts_the_model_defaults(monkeypatch):
+    pipe = helpers.load_pipeline("nano")
+    monkeypatch.setenv("COGVIDEOX_STEPS", "2")
+    assert helpers.model_defaults(pipe)["num_inference_steps"] == 2
+    monkeypatch.setenv("COGVIDEOX_STEPS", "0")
+    with pytest.raises(ValueError, match="COGVIDEOX_STEPS='0'"):
+        helpers.model_defaults(pipe)
