@@ -284,6 +284,8 @@ class EnvironmentReport:
         if self.emulated:
             rows.append(("emulation", self.emulated))
         if self.cuda:
+            rows.append(("CUDA allocator", os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or "default"))
+        if self.cuda:
             rows += [
                 ("compute capability", self.compute_capability or "-"),
                 ("native bf16", "yes" if self.bf16_native else "no"),
@@ -361,13 +363,14 @@ def _advice(r: EnvironmentReport) -> list[str]:
     else:
         if not r.bf16_native:
             advice.append(
-                f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0): "
-                "CogVideoX-5b still runs in bf16 (emulated, slower); fp16 gives black or NaN frames."
+                f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0): bf16 attention "
+                "runs on PyTorch's math kernel, which holds the whole score matrix, so CogVideoX-5b does not fit at "
+                "480x720 (helpers.planner says what does); fp16 gives black or NaN frames. CogVideoX-nano runs here."
             )
         if r.vram_total_gib is not None and r.vram_total_gib < 24:
             advice.append(
-                f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs model CPU offload and VAE tiling "
-                "(the recipe 01_basic_inference uses)."
+                f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
+                "the one that fits (python -m helpers.planner; 01_basic_inference uses its choice)."
             )
     if r.host_ram_total_gib < LOW_HOST_RAM_GIB:
         advice.append(

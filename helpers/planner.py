@@ -429,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
     parser.add_argument("--annotate", type=Path, help="add predictions to a bench_memory.py results file")
     args = parser.parse_args(argv)
     if args.annotate:
@@ -441,9 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         report = environment_report()
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
-    request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch)
+    if args.compute_capability is None:
+        from .environment import environment_report
+
+        args.compute_capability = environment_report().compute_capability or "8.0"
+    machine = argparse.Namespace(cuda=True, compute_capability=args.compute_capability)
+    request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch,
+                   math_attention=attention_on_math_kernel(machine))
     print(f"CogVideoX-5b, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
-          f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM")
+          f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM, compute capability {args.compute_capability}"
+          + (" (bf16 attention on the math kernel)" if request["math_attention"] else ""))
     for r in RECIPES:
         p = predict(r, **request)
         print(f"  {r:40} VRAM {p.peak_vram_gib:5.1f} GiB  RAM {p.peak_host_rss_gib:5.1f} GiB  "

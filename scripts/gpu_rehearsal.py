@@ -208,6 +208,14 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
                 text=text)
 
 
+def notebook_version(path: Path) -> str:
+    """The notebook file's git blob id (``git hash-object``): which version of it a row ran."""
+    import hashlib
+
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def load_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {
         "note": ("Every notebook executed on a CUDA GPU by scripts/gpu_rehearsal.py with CogVideoX-5b's and 5b-I2V's "
@@ -238,10 +246,13 @@ def table(record: dict) -> str:
     def cell(r: dict | None) -> str:
         if r is None:
             return "not run"
+        current = ROOT / "notebooks" / r["notebook"]
+        older = " (an older version of the notebook)" if current.exists() and r.get("notebook_version") not in (
+            None, notebook_version(current)) else ""
         if r["status"] != "ok":
-            return f"**{r['status']}**"
+            return f"**{r['status']}**{older}"
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
-        return f"ok{skipped}: {r['seconds']:.0f} s, {r['peak_vram_gib']:.1f} / {r['peak_host_rss_gib']:.1f} GiB"
+        return f"ok{skipped}: {r['seconds']:.0f} s, {r['peak_vram_gib']:.1f} / {r['peak_host_rss_gib']:.1f} GiB{older}"
 
     head = "| notebook | " + " | ".join(f"{p} · {m}" for p, m in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
@@ -304,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.name} [{args.profile} / {args.mode}] ...", flush=True)
         row = run_notebook(path, env, args.timeout, left)
         (texts / f"{args.profile}-{args.mode}" / f"{path.stem}.txt").write_text(row.pop("text"))
-        row = dict(notebook=path.name, profile=args.profile, mode=args.mode, **row, gpu=gpu,
+        row = dict(notebook=path.name, notebook_version=notebook_version(path), profile=args.profile, mode=args.mode,
+                   **row, gpu=gpu,
                    steps=args.steps if args.mode == "fewsteps" else None, date=date.today().isoformat(),
                    versions=library_versions())
         record["rows"] = [r for r in record["rows"] if (r["notebook"], r["profile"], r["mode"]) !=

@@ -71,3 +71,21 @@ def test_without_a_gpu_the_script_says_what_it_needs(capsys):
         pytest.skip("this machine has a GPU")
     assert rehearsal.main(["--profile", "t4"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().out
+
+
+def test_a_row_from_an_older_version_of_the_notebook_says_so():
+    row = dict(notebook="00_setup.ipynb", profile="real", mode="fewsteps", status="ok", skipped=[], seconds=15,
+               peak_vram_gib=1.1, peak_host_rss_gib=1.0, gpu="NVIDIA H200")
+    current = rehearsal.notebook_version(ROOT / "notebooks" / "00_setup.ipynb")
+    assert "older version" not in rehearsal.table({"rows": [dict(row, notebook_version=current)]})
+    assert "(an older version of the notebook)" in rehearsal.table({"rows": [dict(row, notebook_version="0" * 40)]})
+
+
+def test_the_t4_attention_benchmark_says_it_needs_a_gpu():
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    import subprocess
+
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_t4_attention.py"), "--out", "/dev/null"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "needs a CUDA GPU" in run.stdout
