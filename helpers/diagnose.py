@@ -193,7 +193,7 @@ def check_frames(video) -> list[str]:
     if black and not nan:
         problems.append(
             f"{black} of {frames} frames are black: usually NaN or inf in the latents that the decoder clipped to 0 "
-            "(an fp16 overflow: load in bf16, or fp32 on a GPU without bf16), else a prompt or guidance far out of range."
+            "(an fp16 overflow: load in bf16, as helpers.load_pipeline does on a GPU), else a prompt or guidance far out of range."
         )
     if frames > 1 and not nan and black < frames and float(np.abs(np.diff(clean, axis=0)).max()) < 1e-3:
         problems.append(
