@@ -17,8 +17,13 @@ recipe and dtype chosen, the GPU and library versions. The executed notebooks' t
 (no images or videos) go beside it.
 
     python scripts/gpu_rehearsal.py --profile real --mode fewsteps
-    python scripts/gpu_rehearsal.py --profile t4 --mode workshop 02 05
+    python scripts/gpu_rehearsal.py 02 05 --profile t4 --mode workshop
+    python scripts/gpu_rehearsal.py --profile 24gb t4 --mode workshop fewsteps --gpus 0,1 --resume --deadline 540
     python scripts/gpu_rehearsal.py --table   # the README table from media/gpu_rehearsal.json
+
+With several GPUs (``--gpus``), each notebook x profile x mode runs in its own process on the
+next free GPU (one notebook per GPU at a time, so each row's memory and seconds are its own);
+``--resume`` skips what already has an ``ok`` row for the notebook's current version.
 """
 
 from __future__ import annotations
@@ -65,6 +70,13 @@ def build_models(folder: Path, tasks: tuple[str, ...] = ("text", "image")) -> di
     return models
 
 
+def gpu_index() -> int:
+    """The NVML index of the GPU this process's CUDA sees first (``CUDA_VISIBLE_DEVICES``, which the
+    scheduler sets with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so that both count alike); 0 by default."""
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
+    return int(first) if first.isdigit() else 0
+
+
 class Sampler:
     """Peak GPU memory in use on the card (NVML) and peak resident memory of this process's children."""
 
@@ -75,7 +87,7 @@ class Sampler:
             import pynvml
 
             pynvml.nvmlInit()
-            self._nvml, self._gpu = pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+            self._nvml, self._gpu = pynvml, pynvml.nvmlDeviceGetHandleByIndex(gpu_index())
         except Exception:
             self._nvml = self._gpu = None
         self._me, self._interval = psutil.Process(), interval
@@ -102,7 +114,7 @@ class Sampler:
         import pynvml
 
         pynvml.nvmlInit()
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(gpu_index()))
         return name.decode() if isinstance(name, bytes) else name
 
     def stop(self) -> tuple[float, float]:
@@ -265,18 +277,89 @@ def table(record: dict) -> str:
             "(49x480x720) with few steps.\n\n" + "\n".join(lines))
 
 
+def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[str], resume: bool) -> list[tuple]:
+    """The (profile, mode, notebook, last recorded seconds or None) runs to make, longest first
+    (unknown ones first of all); with ``resume``, those with an ``ok`` row for the notebook's
+    current version are left out."""
+    rows = {(r["notebook"], r["profile"], r["mode"]): r for r in record["rows"]}
+    jobs = []
+    for profile in profiles:
+        for mode in modes:
+            for path in paths:
+                row = rows.get((path.name, profile, mode))
+                if resume and row and row["status"] == "ok" and row.get("notebook_version") == notebook_version(path):
+                    continue
+                jobs.append((profile, mode, path, row["seconds"] if row else None))
+    jobs.sort(key=lambda job: -(job[3] if job[3] is not None else float("inf")))
+    return jobs
+
+
+def merge(record: dict, rows: list[dict]) -> None:
+    """Put ``rows`` into ``record``, replacing the rows of the same notebook, profile and mode."""
+    keys = {(r["notebook"], r["profile"], r["mode"]) for r in rows}
+    record["rows"] = [r for r in record["rows"] if (r["notebook"], r["profile"], r["mode"]) not in keys] + rows
+
+
+def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, record: dict) -> int:
+    """Run each job in its own process (this script, one notebook) on the next free GPU; merge its row."""
+    import subprocess
+
+    began, failed = time.perf_counter(), 0
+    running: dict[str, tuple] = {}
+    queue = list(jobs)
+    parts = Path(tempfile.mkdtemp(prefix="rehearsal-parts-"))
+    while queue or running:
+        for gpu in gpus:
+            left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
+            if gpu in running or not queue:
+                continue
+            if left is not None and left < 30:
+                for profile, mode, path, _ in queue:
+                    print(f"{path.name} [{profile} / {mode}]: not started, the run's --deadline is reached", flush=True)
+                queue = []
+                break
+            fitting = [job for job in queue if left is None or job[3] is None or job[3] * 1.1 < left]
+            if not fitting:  # what is left took longer last time than this run has: the next run starts it
+                for profile, mode, path, seconds in queue:
+                    print(f"{path.name} [{profile} / {mode}]: left for the next run (it took {seconds:.0f} s, "
+                          f"{left:.0f} s are left)", flush=True)
+                queue = []
+                break
+            queue.remove(fitting[0])
+            profile, mode, path, _ = fitting[0]
+            part = parts / f"{profile}-{mode}-{path.stem}.json"
+            command = [sys.executable, __file__, path.stem, "--profile", profile, "--mode", mode, "--steps", str(args.steps),
+                       "--models", str(args.models), "--results", str(part), "--texts", str(args.texts),
+                       "--timeout", str(args.timeout)] + (["--deadline", f"{left:.0f}"] if left is not None else [])
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID")
+            running[gpu] = (subprocess.Popen(command, env=env), part)
+        time.sleep(1)
+        for gpu, (process, part) in list(running.items()):
+            if process.poll() is None:
+                continue
+            del running[gpu]
+            rows = load_results(part)["rows"]
+            failed += process.returncode != 0 or not rows
+            merge(record, rows)
+            save_results(args.results, record)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
-    parser.add_argument("--profile", choices=PROFILES, default="real")
-    parser.add_argument("--mode", choices=MODES, default="fewsteps")
+    parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all); name them before --profile")
+    parser.add_argument("--profile", nargs="+", choices=PROFILES, default=["real"])
+    parser.add_argument("--mode", nargs="+", choices=MODES, default=["fewsteps"])
     parser.add_argument("--steps", type=int, default=2, help="steps in fewsteps mode")
+    parser.add_argument("--gpus", help="comma-separated GPU indices to share the runs between (one notebook per GPU "
+                        "at a time), e.g. 0,1")
+    parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current version")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "cogvideox-rehearsal-models")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--texts", type=Path, help="where the text outputs go (default: beside the results)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds one cell may take")
-    parser.add_argument("--deadline", type=float, help="seconds for the whole run: the notebook still running "
-                        "then is stopped and recorded as timed out, and no new one starts")
+    parser.add_argument("--deadline", type=float, help="seconds for the whole run: the notebooks still running "
+                        "then are stopped and recorded as timed out, and no new one starts")
     parser.add_argument("--table", action="store_true", help="print the README table and stop")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -295,36 +378,38 @@ def main(argv: list[str] | None = None) -> int:
 
     everything = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     chosen = [p for p in everything if not args.notebooks or any(p.name.startswith(n) or p.stem == n for n in args.notebooks)]
+    args.models = args.models.resolve()
     models = build_models(args.models, ("text", "image") if any(p.name.startswith("08") for p in chosen) else ("text",))
-    texts = args.texts or args.results.parent / "gpu_rehearsal"
-    (texts / f"{args.profile}-{args.mode}").mkdir(parents=True, exist_ok=True)
+    args.texts = (args.texts or args.results.parent / "gpu_rehearsal").resolve()
+    jobs = pending(record, chosen, args.profile, args.mode, args.resume)
+    if args.gpus or len(args.profile) * len(args.mode) > 1:
+        return schedule(jobs, (args.gpus or os.environ.get("CUDA_VISIBLE_DEVICES", "0")).split(","), args, record)
     gpu = Sampler.gpu_name()
     failed, began = 0, time.perf_counter()
-    for path in chosen:
+    for profile, mode, path, _ in jobs:
         left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
         if left is not None and left < 30:
             print(f"{path.name}: not started, the run's --deadline is reached", flush=True)
             continue
+        (args.texts / f"{profile}-{mode}").mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"rehearsal-{path.stem[:2]}-"))
         env = {"COGVIDEOX_MODEL": str(models["text"]), "COGVIDEOX_IMAGE_MODEL": str(models["image"]),
                "COGVIDEOX_OUTPUTS": str(scratch / "outputs"), "COGVIDEOX_KIT_CACHE": str(scratch / "kit-cache"),
-               "COGVIDEOX_EMULATE": "" if args.profile == "real" else args.profile,
-               "COGVIDEOX_WORKSHOP": "1" if args.mode == "workshop" else "",
-               "COGVIDEOX_STEPS": str(args.steps) if args.mode == "fewsteps" else "",
+               "COGVIDEOX_EMULATE": "" if profile == "real" else profile,
+               "COGVIDEOX_WORKSHOP": "1" if mode == "workshop" else "",
+               "COGVIDEOX_STEPS": str(args.steps) if mode == "fewsteps" else "",
                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-        print(f"{path.name} [{args.profile} / {args.mode}] ...", flush=True)
+        print(f"{path.name} [{profile} / {mode}] ...", flush=True)
         row = run_notebook(path, env, args.timeout, left)
-        (texts / f"{args.profile}-{args.mode}" / f"{path.stem}.txt").write_text(row.pop("text"))
-        row = dict(notebook=path.name, notebook_version=notebook_version(path), profile=args.profile, mode=args.mode,
-                   **row, gpu=gpu,
-                   steps=args.steps if args.mode == "fewsteps" else None, date=date.today().isoformat(),
+        (args.texts / f"{profile}-{mode}" / f"{path.stem}.txt").write_text(row.pop("text"))
+        row = dict(notebook=path.name, notebook_version=notebook_version(path), profile=profile, mode=mode,
+                   **row, gpu=gpu, steps=args.steps if mode == "fewsteps" else None, date=date.today().isoformat(),
                    versions=library_versions())
-        record["rows"] = [r for r in record["rows"] if (r["notebook"], r["profile"], r["mode"]) !=
-                          (row["notebook"], row["profile"], row["mode"])] + [row]
+        merge(record, [row])
         save_results(args.results, record)
         failed += row["status"] != "ok"
-        print(f"  {row['status']} in {row['seconds']:.0f} s, VRAM {row['peak_vram_gib']} GiB, RAM "
-              f"{row['peak_host_rss_gib']} GiB, recipe {row['recipe']}, dtype {row['dtype']}"
+        print(f"  {path.name} [{profile} / {mode}]: {row['status']} in {row['seconds']:.0f} s, VRAM "
+              f"{row['peak_vram_gib']} GiB, RAM {row['peak_host_rss_gib']} GiB, recipe {row['recipe']}, dtype {row['dtype']}"
               + (f"\n  error: {row['error']}" if row["error"] else "")
               + "".join(f"\n  {s}" for s in row["skipped"]), flush=True)
     return 1 if failed else 0

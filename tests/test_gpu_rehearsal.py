@@ -89,3 +89,37 @@ def test_the_t4_attention_benchmark_says_it_needs_a_gpu():
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_t4_attention.py"), "--out", "/dev/null"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "needs a CUDA GPU" in run.stdout
+
+
+def test_resume_leaves_out_ok_rows_of_the_current_version_and_runs_the_longest_first():
+    paths = [ROOT / "notebooks" / n for n in ("00_setup.ipynb", "01_basic_inference.ipynb", "02_memory_optimizations.ipynb")]
+    current = {p.name: rehearsal.notebook_version(p) for p in paths}
+    rows = [dict(notebook="00_setup.ipynb", profile="t4", mode="workshop", status="ok", seconds=15,
+                 notebook_version=current["00_setup.ipynb"]),
+            dict(notebook="01_basic_inference.ipynb", profile="t4", mode="workshop", status="failed", seconds=40,
+                 notebook_version=current["01_basic_inference.ipynb"]),
+            dict(notebook="02_memory_optimizations.ipynb", profile="t4", mode="workshop", status="ok", seconds=200,
+                 notebook_version="0" * 40)]
+    jobs = rehearsal.pending({"rows": rows}, paths, ["t4"], ["workshop", "fewsteps"], resume=True)
+    names = [(profile, mode, path.name[:2]) for profile, mode, path, _ in jobs]
+    assert ("t4", "workshop", "00") not in names  # ok on the current version: done
+    assert ("t4", "workshop", "01") in names and ("t4", "workshop", "02") in names  # failed; an older version
+    assert names[:3] == [("t4", "fewsteps", "00"), ("t4", "fewsteps", "01"), ("t4", "fewsteps", "02")]  # never run
+    assert names[3:] == [("t4", "workshop", "02"), ("t4", "workshop", "01")]  # then the longest first
+    assert len(rehearsal.pending({"rows": rows}, paths, ["t4"], ["workshop"], resume=False)) == 3
+
+
+def test_merged_rows_replace_their_own_notebook_profile_and_mode_only():
+    record = {"rows": [dict(notebook="a", profile="t4", mode="workshop", status="failed"),
+                       dict(notebook="a", profile="real", mode="workshop", status="ok")]}
+    rehearsal.merge(record, [dict(notebook="a", profile="t4", mode="workshop", status="ok")])
+    assert sorted((r["profile"], r["status"]) for r in record["rows"]) == [("real", "ok"), ("t4", "ok")]
+
+
+def test_the_sampler_reads_the_gpu_that_cuda_visible_devices_names(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert rehearsal.gpu_index() == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f2c")
+    assert rehearsal.gpu_index() == 0
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert rehearsal.gpu_index() == 0
