@@ -9,7 +9,7 @@ Builds CogVideoX-5b and CogVideoX-5b-I2V with RANDOM weights in the hub layout o
   peak memory depends on frames and size, not on steps, so this shows full mode's memory in a
   fraction of its time.
 
-Each notebook runs alone, as Colab opens it: fresh outputs and cache folders. One row per
+Each notebook runs alone, as Colab opens it: fresh outputs and cache folders (kit, compile), removed after. One row per
 notebook x profile x mode goes into the results file (kept and updated: run a profile at a time):
 status and first error, skipped sections with their reasons, seconds, peak VRAM (the whole
 card's use, sampled with NVML) and peak host RAM (the kernel's resident memory, sampled), the
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -398,9 +399,11 @@ def main(argv: list[str] | None = None) -> int:
                "COGVIDEOX_EMULATE": "" if profile == "real" else profile,
                "COGVIDEOX_WORKSHOP": "1" if mode == "workshop" else "",
                "COGVIDEOX_STEPS": str(args.steps) if mode == "fewsteps" else "",
+               "TORCHINDUCTOR_CACHE_DIR": str(scratch / "inductor"), "TRITON_CACHE_DIR": str(scratch / "triton"),
                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         print(f"{path.name} [{profile} / {mode}] ...", flush=True)
         row = run_notebook(path, env, args.timeout, left)
+        shutil.rmtree(scratch, ignore_errors=True)  # its videos and saved quantized models: the disk is for the next ones
         (args.texts / f"{profile}-{mode}" / f"{path.stem}.txt").write_text(row.pop("text"))
         row = dict(notebook=path.name, notebook_version=notebook_version(path), profile=profile, mode=mode,
                    **row, gpu=gpu, steps=args.steps if mode == "fewsteps" else None, date=date.today().isoformat(),
