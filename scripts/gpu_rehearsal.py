@@ -177,10 +177,13 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
                 return
 
     done = threading.Event()
+    timer = None
     try:
         with client.setup_kernel():
             if time_left is not None:
-                threading.Timer(max(time_left, 1), stop).start()
+                timer = threading.Timer(max(time_left, 1), stop)
+                timer.daemon = True  # a finished notebook's process must not wait for it
+                timer.start()
             for index, cell in enumerate(nb.cells):
                 try:
                     client.execute_cell(cell, index)
@@ -208,6 +211,8 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
         status, error = "failed", f"cell {index}: {type(e).__name__}: {str(e)[:400]}"
     finally:
         done.set()
+        if timer is not None:
+            timer.cancel()
         os.environ.clear()
         os.environ.update(saved)
     seconds = round(time.perf_counter() - start, 1)

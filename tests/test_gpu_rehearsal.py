@@ -123,3 +123,16 @@ def test_the_sampler_reads_the_gpu_that_cuda_visible_devices_names(monkeypatch):
     assert rehearsal.gpu_index() == 0
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert rehearsal.gpu_index() == 0
+
+
+def test_a_finished_notebook_leaves_no_timer_that_keeps_its_process_alive(tmp_path):
+    import threading
+
+    path = notebook(tmp_path, "print('done')")
+    rehearsal.run_notebook(path, {}, timeout=60, time_left=500)
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive() and not t.daemon]
+    child = __import__("subprocess").run(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); import gpu_rehearsal as g; "
+         "start = time.time(); g.run_notebook(g.Path(sys.argv[2]), {}, 60, time_left=300); print('took', time.time() - start)",
+         str(ROOT / "scripts"), str(path)], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0 and "took" in child.stdout, child.stderr[-2000:]
