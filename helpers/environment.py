@@ -356,6 +356,35 @@ def _torchao_has(name: str) -> bool:
     return init.exists() and name in init.read_text()
 
 
+def needs_fp32_attention(report=None) -> bool:
+    """True on a CUDA GPU of compute capability below 8.0 (a T4): bf16 attention would run on the math kernel.
+
+    ``report``: an :func:`helpers.environment_report` (or anything with ``cuda`` and
+    ``compute_capability``); by default this machine's GPU, as PyTorch reports it (and as
+    ``COGVIDEOX_EMULATE=t4`` makes it report).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.environment import needs_fp32_attention
+        >>> needs_fp32_attention(SimpleNamespace(cuda=True, compute_capability="7.5"))
+        True
+        >>> needs_fp32_attention(SimpleNamespace(cuda=True, compute_capability="8.9"))
+        False
+        >>> needs_fp32_attention(SimpleNamespace(cuda=False, compute_capability=None))
+        False
+    """
+    if report is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False
+        return torch.cuda.get_device_capability() < (8, 0)
+    if not getattr(report, "cuda", False) or not report.compute_capability:
+        return False
+    return tuple(int(x) for x in report.compute_capability.split(".")) < (8, 0)
+
+
+
 def _advice(r: EnvironmentReport) -> list[str]:
     advice = version_problems(r.versions, notes=False)
     if not r.cuda:
@@ -363,9 +392,10 @@ def _advice(r: EnvironmentReport) -> list[str]:
     else:
         if not r.bf16_native:
             advice.append(
-                f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0): bf16 attention "
-                "runs on PyTorch's math kernel, which holds the whole score matrix, so CogVideoX-5b does not fit at "
-                "480x720 (helpers.planner says what does); fp16 gives black or NaN frames. CogVideoX-nano runs here."
+                f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0) and no fused bf16 "
+                "attention kernel: the kit keeps CogVideoX-5b's weights in bf16 (fp16 gives black or NaN frames) and "
+                "computes its attention in fp32 (helpers.attention; bf16 attention on PyTorch's math kernel holds the "
+                "whole score matrix). python -m helpers.planner says which request fits; CogVideoX-nano runs everywhere."
             )
         if r.vram_total_gib is not None and r.vram_total_gib < 24:
             advice.append(

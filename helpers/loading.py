@@ -345,8 +345,9 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     hub cache or downloaded (:func:`download_model`). The checkpoint must suit the task, which is
     read from its configs before any weight is loaded (:func:`helpers.image_video.check_task`).
     Loads safetensors only, never remote
-    code. ``torch_dtype`` defaults to bf16 on a GPU and fp32 on CPU. The pipeline stays on the
-    CPU: apply a recipe (:func:`helpers.apply_recipe`) to place it.
+    code. ``torch_dtype`` defaults to bf16 on a GPU and fp32 on CPU; on a GPU without a fused bf16
+    attention kernel (a T4) the attention is computed in fp32 (:mod:`helpers.attention`). The
+    pipeline stays on the CPU: apply a recipe (:func:`helpers.apply_recipe`) to place it.
 
     Example:
         >>> from helpers import load_pipeline
@@ -362,6 +363,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     import diffusers
     import torch
 
+    from .attention import use_fp32_attention_where_needed
     from .image_video import PIPELINES, check_task
 
     folder = model_folder(model, cache_dir=cache_dir)
@@ -381,5 +383,6 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
             f"Loading {folder} failed: {str(e).splitlines()[0]}. Run helpers.check_model_folder on it, "
             "and download again what it names."
         ) from None
+    use_fp32_attention_where_needed(pipe.transformer)  # a T4: bf16 attention would hold the whole score matrix
     pipe.set_progress_bar_config(leave=False)
     return pipe

@@ -80,6 +80,7 @@ def generate_low_ram(
     from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
     from transformers import T5EncoderModel
 
+    from .attention import use_fp32_attention_where_needed
     from .checks import model_defaults
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -103,6 +104,7 @@ def generate_low_ram(
     stage("encoded")
 
     transformer = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer", **load)
+    use_fp32_attention_where_needed(transformer)  # a T4: bf16 attention would hold the whole score matrix
     vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae", **load)
     pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, tokenizer=None, transformer=transformer, vae=vae, dtype=dtype)
     pipe.set_progress_bar_config(leave=False)

@@ -133,28 +133,56 @@ def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
     return 2 * 4 * TRANSFORMER_5B["num_attention_heads"] * tokens**2 * cfg * batch / GIB
 
 
-def attention_on_math_kernel(report) -> bool:
-    """True where bf16 attention runs on PyTorch's math kernel: a CUDA GPU of compute capability below 8.0 (a T4).
+def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
+                       guidance_scale: float = 6.0) -> float:
+    """Memory fp32 attention (:class:`helpers.attention.FP32Attention`, a T4) needs on top of fused bf16 kernels.
+
+    The query, key and value copied to fp32 and the fp32 output, for one layer at a time:
+    4 x 4 bytes x heads x tokens x head size per video in the batch. Counted from CogVideoX-5b's
+    configuration; ``media/benchmarks/t4_attention.json`` measured the kernel's own peak above
+    its fp32 inputs (the output) under the T4's emulation.
+
+    Example:
+        >>> from helpers.planner import fp32_attention_gib
+        >>> round(fp32_attention_gib(49), 2), round(fp32_attention_gib(17), 2)
+        (1.63, 0.64)
+    """
+    from .architecture import TRANSFORMER_5B
+
+    cfg = 2 if guidance_scale > 1 else 1
+    tokens = transformer_tokens(num_frames, height, width)
+    heads, dim = TRANSFORMER_5B["num_attention_heads"], TRANSFORMER_5B["attention_head_dim"]
+    return 4 * 4 * heads * tokens * dim * cfg * batch / GIB
+
+
+#: How attention is computed: fused bf16 kernels (compute capability 8.0+), fp32 on the
+#: memory-efficient kernel (what the kit does on a T4), or bf16 on the math kernel (a T4 left alone).
+ATTENTION = {"fused": lambda **request: 0.0, "fp32": fp32_attention_gib, "math": math_attention_gib}
+
+
+def attention_here(report) -> str:
+    """How the kit's pipelines compute attention on ``report``'s GPU: "fp32" on a T4 (helpers.attention), else "fused".
 
     Example:
         >>> from types import SimpleNamespace
-        >>> from helpers.planner import attention_on_math_kernel
-        >>> attention_on_math_kernel(SimpleNamespace(cuda=True, compute_capability="7.5"))
-        True
-        >>> attention_on_math_kernel(SimpleNamespace(cuda=True, compute_capability="8.9"))
-        False
+        >>> from helpers.planner import attention_here
+        >>> attention_here(SimpleNamespace(cuda=True, compute_capability="7.5"))
+        'fp32'
+        >>> attention_here(SimpleNamespace(cuda=True, compute_capability="9.0"))
+        'fused'
     """
-    if not getattr(report, "cuda", False) or not report.compute_capability:
-        return False
-    return tuple(int(x) for x in report.compute_capability.split(".")) < (8, 0)
+    from .environment import needs_fp32_attention
+
+    return "fp32" if needs_fp32_attention(report) else "fused"
 
 
 def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
-            guidance_scale: float = 6.0, math_attention: bool = False) -> Prediction:
+            guidance_scale: float = 6.0, attention: str = "fused") -> Prediction:
     """Predict a recipe's peak VRAM, peak host RAM and relative speed for a CogVideoX-5b request.
 
-    ``math_attention``: bf16 attention runs on the math kernel (a T4), which adds
-    :func:`math_attention_gib` to the denoising stage.
+    ``attention`` (a key of :data:`ATTENTION`): "fp32" adds :func:`fp32_attention_gib` to the
+    denoising stage (a T4 with the kit's :class:`helpers.attention.FP32Attention`), "math" adds
+    :func:`math_attention_gib` (bf16 attention on a T4's math kernel).
 
     Example:
         >>> from helpers.planner import predict
@@ -172,8 +200,10 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         dit *= m["fp8_share"]
     cfg = 2 if guidance_scale > 1 else 1
     denoise = m["denoise_gib_per_token"] * transformer_tokens(num_frames, height, width) * cfg * batch
-    if math_attention:
-        denoise += math_attention_gib(num_frames, height, width, batch, guidance_scale)
+    if attention not in ATTENTION:
+        raise ValueError(f"attention={attention!r}: choose one of {', '.join(ATTENTION)}")
+    denoise += ATTENTION[attention](num_frames=num_frames, height=height, width=width, batch=batch,
+                                    guidance_scale=guidance_scale)
     if "vae_small_tiles" in steps:
         decode = m["decode_small_tile_gib"]
     elif "vae_tiling" in steps:
@@ -276,7 +306,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     """
     seed = "model_cpu_offload+vae_tiling"
     goal = recipe if recipe in ("fastest", "leanest") else None
-    request.setdefault("math_attention", attention_on_math_kernel(report))
+    request.setdefault("attention", attention_here(report))
     if recipe and not goal:
         return recipe, f"recipe {recipe}: set in the parameters cell"
     if not report.cuda:
@@ -371,7 +401,7 @@ def fits_here(label: str, recipe: str, report, **request) -> bool:
     """
     if not getattr(report, "cuda", False):
         return True
-    p = predict(recipe, math_attention=attention_on_math_kernel(report), **request)
+    p = predict(recipe, attention=attention_here(report), **request)
     vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
     if p.fits(vram, ram):
         return True
@@ -382,8 +412,7 @@ def fits_here(label: str, recipe: str, report, **request) -> bool:
         needs.append(f"about {p.peak_host_rss_gib:.1f} GiB of host RAM")
     have = " and ".join(x for x, short in ((f"{vram:.1f} GiB", p.peak_vram_gib > 0.95 * vram),
                                             (f"{ram:.1f} GiB of host RAM", p.peak_host_rss_gib > 0.9 * ram)) if short)
-    math = " (bf16 attention on this GPU's math kernel holds the whole score matrix)" if attention_on_math_kernel(report) else ""
-    print(f"skipped {label}: it needs {' and '.join(needs)}{math} (predicted by helpers.planner from "
+    print(f"skipped {label}: it needs {' and '.join(needs)} (predicted by helpers.planner from "
           f"media/benchmarks/memory.json); this {'GPU' if p.peak_vram_gib > 0.95 * vram else 'machine'} has {have}.")
     return False
 
@@ -448,10 +477,10 @@ def main(argv: list[str] | None = None) -> int:
         args.compute_capability = environment_report().compute_capability or "8.0"
     machine = argparse.Namespace(cuda=True, compute_capability=args.compute_capability)
     request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch,
-                   math_attention=attention_on_math_kernel(machine))
+                   attention=attention_here(machine))
     print(f"CogVideoX-5b, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
           f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM, compute capability {args.compute_capability}"
-          + (" (bf16 attention on the math kernel)" if request["math_attention"] else ""))
+          + (" (attention in fp32: no fused bf16 kernel)" if request["attention"] == "fp32" else ""))
     for r in RECIPES:
         p = predict(r, **request)
         print(f"  {r:40} VRAM {p.peak_vram_gib:5.1f} GiB  RAM {p.peak_host_rss_gib:5.1f} GiB  "

@@ -65,8 +65,10 @@ def test_the_planner_and_the_capability_checks_see_the_profile(fake_h200, monkey
     five_b = helpers.choose_model("THUDM/CogVideoX-5b")
     monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
     t4 = helpers.environment_report()
-    with pytest.raises(RuntimeError, match="nothing fits 15.0 GiB VRAM"):  # bf16 attention on the math kernel
+    assert helpers.planner.attention_here(t4) == "fp32" and helpers.environment.needs_fp32_attention()
+    with pytest.raises(RuntimeError, match="nothing fits 15.0 GiB VRAM"):  # 49 frames, even with fp32 attention
         helpers.planner.choose_recipe(t4, five_b)
+    assert helpers.planner.choose_recipe(t4, five_b, num_frames=17)[0] == "low_ram_staged"
     assert helpers.planner.choose_recipe(t4, five_b, num_frames=9, height=240, width=360)[0] == "low_ram_staged"
     assert not helpers.planner.fits_here("49 frames", "sequential_cpu_offload+vae_tiling", t4)
     with pytest.raises(helpers.quantization.QuantizationError, match="compute capability 7.5"):

@@ -60,7 +60,7 @@ def test_advice_for_a_free_colab_t4():
     )
     advice = " ".join(_advice(t4))
     assert "no native bf16" in advice and "fp16 gives black or NaN frames" in advice
-    assert "math kernel" in advice and "CogVideoX-5b does not fit at 480x720" in advice
+    assert "no fused bf16 attention kernel" in advice and "computes its attention in fp32" in advice
     assert "helpers.planner picks the one that fits" in advice
     assert "12.7 GiB host RAM: use the low-RAM recipe" in advice
     assert "download will not fit" in advice

@@ -1,0 +1,58 @@
+"""helpers.attention: CogVideoX attention in fp32 where a GPU has no fused bf16 kernel (a T4), and what the planner counts for it."""
+
+import diffusers.models.attention_processor as processors
+import pytest
+import torch
+import torch.nn.functional as F
+
+import helpers
+from helpers.attention import FP32Attention
+from helpers.planner import fp32_attention_gib, math_attention_gib, predict
+
+
+def transformer_output(pipe, seed=0):
+    t = pipe.transformer
+    config = t.config
+    g = torch.Generator().manual_seed(seed)
+    latents = torch.randn(1, 2, config.in_channels, config.sample_height, config.sample_width, generator=g).to(t.dtype)
+    text = torch.randn(1, config.max_text_seq_length, config.text_embed_dim, generator=g).to(t.dtype)
+    with torch.no_grad():
+        return t(hidden_states=latents, encoder_hidden_states=text, timestep=torch.tensor([500]), return_dict=False)[0]
+
+
+def test_fp32_attention_computes_attention_in_fp32_and_gives_the_same_result(monkeypatch):
+    pipe = helpers.load_pipeline("nano", torch_dtype=torch.bfloat16)
+    before = transformer_output(pipe)
+    seen = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda q, *a, **k: seen.append(q.dtype) or real(q, *a, **k))
+    pipe.transformer.set_attn_processor(FP32Attention())
+    after = transformer_output(pipe)
+    assert seen and set(seen) == {torch.float32}  # every attention call, in fp32
+    assert after.dtype == torch.bfloat16 and torch.isfinite(after).all()
+    assert torch.allclose(after.float(), before.float(), atol=0.05, rtol=0.05)
+    assert processors.F is F  # diffusers' own functional module is back after each call
+
+
+def test_load_pipeline_sets_it_where_the_gpu_has_no_fused_bf16_attention(monkeypatch, capsys):
+    monkeypatch.setattr(helpers.attention, "needs_fp32_attention", lambda report=None: True)  # as on a T4
+    pipe = helpers.load_pipeline("nano", torch_dtype=torch.bfloat16)
+    assert {type(p) for p in pipe.transformer.attn_processors.values()} == {FP32Attention}
+    assert "attention in fp32" in capsys.readouterr().out
+    fp32 = helpers.load_pipeline("nano", torch_dtype=torch.float32)  # already fp32: nothing to change
+    assert FP32Attention not in {type(p) for p in fp32.transformer.attn_processors.values()}
+
+
+def test_on_a_cpu_nothing_changes():
+    assert not helpers.environment.needs_fp32_attention()
+    pipe = helpers.load_pipeline("nano")
+    assert FP32Attention not in {type(p) for p in pipe.transformer.attn_processors.values()}
+
+
+def test_the_planner_counts_fp32_attention_and_refuses_an_unknown_kind():
+    assert 1.5 < fp32_attention_gib(49) < 1.8 and fp32_attention_gib(49) < math_attention_gib(9)
+    fused, fp32, math = (predict("low_ram_staged", attention=a) for a in ("fused", "fp32", "math"))
+    assert fp32.peak_vram_gib == pytest.approx(fused.peak_vram_gib + fp32_attention_gib(49), abs=0.01)
+    assert math.peak_vram_gib > 200
+    with pytest.raises(ValueError, match="choose one of fused, fp32, math"):
+        predict("low_ram_staged", attention="flash")
