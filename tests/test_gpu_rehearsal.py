@@ -136,3 +136,15 @@ def test_a_finished_notebook_leaves_no_timer_that_keeps_its_process_alive(tmp_pa
          "start = time.time(); g.run_notebook(g.Path(sys.argv[2]), {}, 60, time_left=300); print('took', time.time() - start)",
          str(ROOT / "scripts"), str(path)], capture_output=True, text=True, timeout=120)
     assert child.returncode == 0 and "took" in child.stdout, child.stderr[-2000:]
+
+
+def test_the_t4_attention_chart_is_drawn_from_the_results_on_any_machine(tmp_path):
+    import shutil
+    import subprocess
+
+    results = tmp_path / "t4_attention.json"
+    shutil.copy(ROOT / "media" / "benchmarks" / "t4_attention.json", results)
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_t4_attention.py"), "--chart", "--out", str(results)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "t4_attention.png").stat().st_size > 10_000
