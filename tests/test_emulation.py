@@ -117,3 +117,12 @@ def test_steps_setting_cuts_the_model_defaults(monkeypatch):
     monkeypatch.setenv("COGVIDEOX_STEPS", "0")
     with pytest.raises(ValueError, match="COGVIDEOX_STEPS='0'"):
         helpers.model_defaults(pipe)
+
+
+@pytest.mark.parametrize("profile, attention", [("t4", "fp32"), ("24gb", "fused"), ("", "fused")])
+def test_the_dtype_and_attention_choice_under_each_profile(fake_h200, monkeypatch, profile, attention):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", profile)
+    report = helpers.environment_report()
+    assert helpers.loading.default_dtype() == torch.bfloat16  # weights in bf16 on every GPU (fp16: black frames)
+    assert helpers.planner.attention_here(report) == attention
+    assert helpers.environment.needs_fp32_attention() == (attention == "fp32")
