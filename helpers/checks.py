@@ -7,6 +7,8 @@ requests that run but will not give what the user expects return warnings.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from pathlib import Path
 
@@ -86,10 +88,152 @@ def steps_override(request: dict) -> dict:
     value = os.environ.get(STEPS_ENV, "").strip()
     if not value:
         return request
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ValueError(f"{STEPS_ENV}={value!r} is not a step count: set a whole number of at least 1, "
                          "or unset it for the model's own.")
     return {**request, "num_inference_steps": int(value)}
+
+
+#: torch.Generator.manual_seed takes 0 to 2**64 - 1 (negative seeds wrap around to large ones).
+SEED_LIMIT = 2**64
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if ``torch.Generator().manual_seed`` takes it as given, else :class:`RequestError` with the range.
+
+    Seeds are not part of the request dict (the pipeline takes a ``generator``): call it where
+    the generator is made, ``torch.Generator(device).manual_seed(check_seed(seed))``.
+
+    Example:
+        >>> from helpers.checks import check_seed
+        >>> check_seed(42)
+        42
+        >>> check_seed("42")
+        Traceback (most recent call last):
+        ...
+        helpers.checks.RequestError: seed='42': must be a whole number (an int such as 42), not str.
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        helpers.checks.RequestError: seed=-1: must be from 0 to 2**64 - 1 (18446744073709551615), the seeds torch takes. Use 42, or any seed in that range.
+    """
+    if not _is_int(seed):
+        raise RequestError(f"seed={seed!r}: must be a whole number (an int such as 42), not {type(seed).__name__}.")
+    if not 0 <= seed < SEED_LIMIT:
+        raise RequestError(f"seed={seed}: must be from 0 to 2**64 - 1 ({SEED_LIMIT - 1}), the seeds torch takes. "
+                           "Use 42, or any seed in that range.")
+    return int(seed)
+
+
+def check_dimension(name: str, value: int, multiple: int, default: int, why: str = "") -> int:
+    """``value`` if it is a positive multiple of ``multiple``, else :class:`RequestError` naming one to use.
+
+    ``why`` says where the multiple comes from; ``default`` is the size the model was made for.
+
+    Example:
+        >>> from helpers.checks import check_dimension
+        >>> check_dimension("height", 480, 16, 480)
+        480
+        >>> check_dimension("width", 700, 16, 720)
+        Traceback (most recent call last):
+        ...
+        helpers.checks.RequestError: width=700: must be a positive multiple of 16. Use 704, or 720, the size this model was made for.
+    """
+    if _is_int(value) and value >= multiple and not value % multiple:
+        return value
+    nearest = max(multiple, round(value / multiple) * multiple) if _is_finite(value) else default
+    raise RequestError(
+        f"{name}={value!r}: must be a positive multiple of {multiple}{f' ({why})' if why else ''}. "
+        + (f"Use {default}, the size this model was made for." if nearest == default
+           else f"Use {nearest}, or {default}, the size this model was made for.")
+    )
+
+
+def _is_int(value) -> bool:
+    """A whole number the pipeline takes: an ``int``, not a ``bool`` (nor a float such as 9.0 or inf)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value) -> bool:
+    """A real number, not a ``bool``, neither infinite nor NaN (numpy scalars count)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _train_timesteps(pipe) -> int | None:
+    """The timesteps ``pipe``'s scheduler was trained with (1000 for CogVideoX), ``None`` where unknown."""
+    config = getattr(getattr(pipe, "scheduler", None), "config", None) or {}
+    limit = config.get("num_train_timesteps") if hasattr(config, "get") else None
+    return limit if _is_int(limit) else None
+
+
+def _check_guidance(guidance_scale) -> None:
+    """Refuse a guidance that is not a finite number of at least 1 (NaN would switch guidance off, inf gives NaN frames)."""
+    if not isinstance(guidance_scale, numbers.Real) or isinstance(guidance_scale, bool):
+        raise RequestError(f"guidance_scale={guidance_scale!r}: must be a number (a float such as 6.0), "
+                           f"not {type(guidance_scale).__name__}.")
+    if not math.isfinite(guidance_scale) or guidance_scale < 1:
+        need = "at least 1" if math.isfinite(guidance_scale) else "a finite number of at least 1"
+        raise RequestError(f"guidance_scale={guidance_scale}: must be {need} (1 turns classifier-free guidance off; "
+                           "6 is CogVideoX-5b's default).")
+
+
+def _check_steps(pipe, num_inference_steps) -> None:
+    """Refuse a step count that is not a whole number from 1 to the scheduler's training timesteps."""
+    if not _is_int(num_inference_steps) or num_inference_steps < 1:
+        raise RequestError(
+            f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
+        )
+    limit = _train_timesteps(pipe)
+    if limit is not None and num_inference_steps > limit:
+        setting = os.environ.get(STEPS_ENV, "").strip()
+        raise RequestError(
+            f"num_inference_steps={num_inference_steps}: more than the {limit} timesteps this model's scheduler "
+            f"was trained with. Use at most {limit} (50 is the default)"
+            + (f"; {STEPS_ENV}={setting!r} is set: lower it or unset it." if setting else ".")
+        )
+
+
+def _least_strength(steps: int) -> float:
+    """The least strength, rounded up to 3 decimals, for which ``int(steps * strength)`` is at least 1."""
+    least = math.ceil(1000 / steps) / 1000
+    while int(steps * least) < 1:
+        least = round(least + 0.001, 3)
+    return min(least, 1.0)
+
+
+def _least_steps(strength: float) -> int:
+    """The fewest steps for which ``int(steps * strength)`` is at least 1."""
+    steps = math.ceil(1 / strength)
+    while int(steps * strength) < 1:
+        steps += 1
+    return steps
+
+
+def _check_strength(strength, steps: int) -> None:
+    """Refuse a video-to-video strength outside (0, 1], or so small that none of ``steps`` runs."""
+    from .image_video import InputError, check_strength
+
+    if not _is_finite(strength):
+        raise RequestError(f"strength={strength!r}: must be a finite number in (0, 1]"
+                           + ("" if isinstance(strength, numbers.Real) else f", not {type(strength).__name__}")
+                           + " (how much of the input video is replaced). Try 0.5 to 0.8.")
+    try:
+        check_strength(strength)
+    except InputError as e:
+        raise RequestError(str(e)) from None
+    if int(steps * strength) < 1:
+        raise RequestError(
+            f"strength={strength} with num_inference_steps={steps} runs no denoising step (video-to-video runs "
+            f"int(steps x strength) = 0 of them). Use strength >= {_least_strength(steps):g} (1/{steps}) for "
+            f"{steps} steps, or at least {_least_steps(strength)} steps at strength {strength}."
+        )
+
+
+def _check_finite_extras(extras: dict) -> None:
+    """Refuse any other number in the request that is infinite or NaN (``fps``, ``eta``...)."""
+    for name, value in extras.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+            raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
@@ -127,12 +271,16 @@ def check_request(
     num_inference_steps: int,
     guidance_scale: float,
     negative_prompt: str | None = None,
-    **_ignored,
+    strength: float | None = None,
+    **extras,
 ) -> list[str]:
     """Check a request for ``pipe``; raise :class:`RequestError` or return warnings (also printed).
 
-    Extra keyword arguments (whatever else you pass to the pipeline) are ignored, so the same
-    dict can be given to both: ``check_request(pipe, **request); pipe(**request)``.
+    Every number must be finite; steps at most the scheduler's training timesteps (1000);
+    ``strength`` (video-to-video) in (0, 1] and large enough that at least one step runs. Extra
+    keyword arguments (whatever else you pass to the pipeline) are only checked to be finite where
+    they are numbers, so the same dict can be given to both:
+    ``check_request(pipe, **request); pipe(**request)``. Seeds: :func:`check_seed`.
 
     Example:
         >>> from helpers import check_request, load_pipeline
@@ -152,7 +300,9 @@ def check_request(
 
     if not isinstance(prompt, str):
         raise RequestError(f"prompt must be a string, got {type(prompt).__name__}.")
-    if not isinstance(num_frames, int) or num_frames < 1:
+    if negative_prompt is not None and not isinstance(negative_prompt, str):
+        raise RequestError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}.")
+    if not _is_int(num_frames) or num_frames < 1:
         raise RequestError(
             f"num_frames={num_frames!r}: must be a whole number of at least 1. "
             f"This model was made for {trained}; 8N+1 counts such as 25 or 17 give faster drafts."
@@ -174,16 +324,9 @@ def check_request(
             f"num_frames={num_frames} is above the {trained} frames this model was made for: "
             f"expect broken motion and more memory. Use {trained} or fewer (25 or 17 for drafts)."
         )
-    for name, value, default in (("height", height, native["height"]), ("width", width, native["width"])):
-        if not isinstance(value, int) or value < multiple or value % multiple:
-            nearest = max(multiple, round(value / multiple) * multiple) if isinstance(value, (int, float)) else default
-            raise RequestError(
-                f"{name}={value!r}: must be a positive multiple of {multiple} "
-                f"({pipe.vae_scale_factor_spatial}x VAE downscaling times patch size "
-                f"{pipe.transformer.config.patch_size}). "
-                + (f"Use {default}, the size this model was made for." if nearest == default
-                   else f"Use {nearest}, or {default}, the size this model was made for.")
-            )
+    why = f"{pipe.vae_scale_factor_spatial}x VAE downscaling times patch size {pipe.transformer.config.patch_size}"
+    for name, value in (("height", height), ("width", width)):
+        check_dimension(name, value, multiple, native[name], why)
     if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
         from .image_video import InputError, check_size
 
@@ -202,15 +345,11 @@ def check_request(
             f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
             "it runs, but quality drops the further you go."
         )
-    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-        raise RequestError(
-            f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
-        )
-    if guidance_scale < 1:
-        raise RequestError(
-            f"guidance_scale={guidance_scale}: must be at least 1 (1 turns classifier-free guidance off; "
-            "6 is CogVideoX-5b's default)."
-        )
+    _check_steps(pipe, num_inference_steps)
+    _check_guidance(guidance_scale)
+    if strength is not None:
+        _check_strength(strength, num_inference_steps)
+    _check_finite_extras(extras)
     for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         if text:
             n = len(pipe.tokenizer(text).input_ids)

@@ -31,6 +31,17 @@ KIT_MODEL_LABELS = {
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "tokenizer/*"]
 #: Size of CogVideoX-5b's files in DOWNLOAD_PATTERNS when the hub cannot be asked (bf16 safetensors).
 ESTIMATED_5B_DOWNLOAD_BYTES = int(21.5 * 1000**3)
+#: The config file each kind of component must hold (the kind comes from its class in ``model_index.json``).
+CONFIG_FILES = {
+    "tokenizer": "tokenizer_config.json",
+    "scheduler": "scheduler_config.json",
+    "processor": "preprocessor_config.json",
+    "model": "config.json",
+}
+#: Files that hold a tokenizer's vocabulary (fast tokenizer, SentencePiece, BPE, WordPiece); a tokenizer needs one.
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
+#: Weight formats the kit never loads: pickle files can run code when they are loaded.
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 
 
 class ModelLoadError(RuntimeError):
@@ -73,7 +84,15 @@ def kit_model_kind(folder: str | os.PathLike) -> str | None:
         ('small', None)
     """
     marker = Path(folder) / "kit_model.json"
-    return json.loads(marker.read_text())["kind"] if marker.is_file() else None
+    if not marker.is_file():
+        return None
+    fix = (f"The kit writes this file for its own models: delete {Path(folder)} if it is the small model "
+           "(it is rebuilt on first use), or reinstall the kit for CogVideoX-nano.")
+    kind = _read_json(marker, fix)
+    kind = kind.get("kind") if isinstance(kind, dict) else None
+    if kind not in KIT_MODEL_LABELS:
+        raise ModelLoadError(f"{marker} names no kit model (expected one of {', '.join(KIT_MODEL_LABELS)}). {fix}")
+    return kind
 
 
 def _looks_like_path(source: str) -> bool:
@@ -195,16 +214,117 @@ def check_safetensors(path: str | os.PathLike) -> None:
         )
 
 
+def _read_json(path: Path, fix: str):
+    """The parsed JSON file at ``path``; a :class:`ModelLoadError` naming the file and ``fix`` when it is not JSON."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        raise ModelLoadError(f"{path} is not valid JSON ({e}). {fix}") from None
+
+
+def _refetch(folder: Path, path: str) -> str:
+    """The command that downloads ``path`` (a file or ``part/*``) of the pipeline in ``folder`` again."""
+    return f"Download it again with: hf download {COGVIDEOX_5B} --include '{path}' --local-dir {folder}"
+
+
+def _component_kind(cls: str) -> str:
+    """``"tokenizer"``, ``"scheduler"``, ``"processor"`` or ``"model"`` (a part with weights), from its class name."""
+    if "Tokenizer" in cls:
+        return "tokenizer"
+    if "Scheduler" in cls:
+        return "scheduler"
+    return "processor" if cls.endswith(("Processor", "FeatureExtractor")) else "model"
+
+
+def _pipeline_components(folder: Path, fix: str) -> dict[str, str]:
+    """The components ``model_index.json`` lists, as ``{folder name: class name}``."""
+    index = folder / "model_index.json"
+    if not index.exists():
+        raise ModelLoadError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder. {fix}")
+    specs = _read_json(index, _refetch(folder, "model_index.json"))
+    if not isinstance(specs, dict):
+        raise ModelLoadError(f"{index} is not a pipeline index (a JSON object). {_refetch(folder, 'model_index.json')}")
+    return {
+        name: str(spec[1])
+        for name, spec in specs.items()
+        if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None
+    }
+
+
+def _check_shards(part: Path, fix: str) -> None:
+    """Every shard a ``*.safetensors.index.json`` in ``part`` lists must be there."""
+    for shard_index in part.glob("*.safetensors.index.json"):
+        weight_map = _read_json(shard_index, fix).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ModelLoadError(f"{shard_index} has no weight_map, so it is not a shard index. {fix}")
+        for shard in sorted(set(weight_map.values())):
+            if not (part / shard).exists():
+                raise ModelLoadError(f"{part / shard} is missing (listed in {shard_index.name}). {fix}")
+
+
+def _check_weights(part: Path, folder: Path) -> None:
+    """A part with weights must hold safetensors: the kit never loads pickle (``.bin``) weights."""
+    if any(part.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in part.glob(pattern))
+    if not pickles:
+        raise ModelLoadError(f"{part}/ has no weights (no .safetensors file). {_refetch(folder, part.name + '/*')}")
+    raise ModelLoadError(
+        f"{part}/ has only pickle weights ({', '.join(pickles)}): the kit loads safetensors only, since pickle "
+        f"files can run code when they are loaded. {_refetch(folder, part.name + '/*')} (the hub repository has "
+        "safetensors), or, if you trust where the .bin came from, convert it once: load that component with "
+        "from_pretrained(..., use_safetensors=False) and save_pretrained(..., safe_serialization=True)."
+    )
+
+
+def _check_tokenizer(part: Path, folder: Path) -> None:
+    """A tokenizer needs its config and a vocabulary file, or every prompt is lost."""
+    if (part / "tokenizer_config.json").is_file() and any((part / f).is_file() for f in TOKENIZER_FILES):
+        return
+    raise ModelLoadError(
+        f"{part}/ is missing its tokenizer files: it needs tokenizer_config.json and one of "
+        f"{', '.join(TOKENIZER_FILES)}. Without them the prompt cannot be read and every video ignores it. "
+        f"{_refetch(folder, part.name + '/*')}"
+    )
+
+
+def _check_component(folder: Path, name: str, cls: str, fix: str) -> None:
+    """One component folder: present, every JSON file parses, its config, shards, weights or tokenizer files."""
+    part = folder / name
+    if not part.is_dir():
+        raise ModelLoadError(
+            f"Component '{name}' is missing: {part}/ does not exist. "
+            f"Fetch just that part with: hf download {COGVIDEOX_5B} --include '{name}/*' --local-dir {folder}"
+        )
+    for config in sorted(part.glob("*.json")):
+        _read_json(config, _refetch(folder, f"{name}/{config.name}"))
+    kind = _component_kind(cls)
+    if kind == "tokenizer":
+        return _check_tokenizer(part, folder)
+    if not (part / CONFIG_FILES[kind]).is_file():
+        raise ModelLoadError(f"{part / CONFIG_FILES[kind]} is missing. {_refetch(folder, f'{name}/{CONFIG_FILES[kind]}')}")
+    if kind == "model":
+        _check_shards(part, fix)
+        _check_weights(part, folder)
+
+
 def check_model_folder(folder: str | os.PathLike) -> Path:
     """Check a local pipeline folder before loading it; return it as a ``Path``.
 
-    Finds: a missing folder, a missing ``model_index.json``, a missing component folder,
-    a missing shard of a sharded checkpoint, truncated or corrupt ``.safetensors`` files.
+    Reads only configs and file headers. Finds: a missing folder; a missing or unreadable
+    ``model_index.json``; a missing component folder; a component config that is missing or
+    not valid JSON; a tokenizer folder without tokenizer files; weights that are only pickle
+    (``.bin``) files or absent; a missing shard of a sharded checkpoint; truncated or corrupt
+    ``.safetensors`` files.
 
     Example:
         >>> from helpers import check_model_folder, small_model_path
         >>> check_model_folder(small_model_path()).name  # doctest: +ELLIPSIS
         'cogvideox-small-...'
+        >>> check_model_folder("/nowhere")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.loading.ModelLoadError: Model folder /nowhere does not exist. ...
     """
     folder = Path(folder).expanduser()
     fix = (
@@ -213,20 +333,8 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
     )
     if not folder.is_dir():
         raise ModelLoadError(f"Model folder {folder} does not exist. Check the path, or {fix[0].lower()}{fix[1:]}")
-    index = folder / "model_index.json"
-    if not index.exists():
-        raise ModelLoadError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder. {fix}")
-    components = {k: v for k, v in json.loads(index.read_text()).items() if not k.startswith("_")}
-    for name, spec in components.items():
-        if isinstance(spec, list) and spec[0] is not None and not (folder / name).is_dir():
-            raise ModelLoadError(
-                f"Component '{name}' is missing: {folder / name}/ does not exist. "
-                f"Fetch just that part with: hf download {COGVIDEOX_5B} --include '{name}/*' --local-dir {folder}"
-            )
-    for shard_index in folder.glob("*/*.safetensors.index.json"):
-        for shard in set(json.loads(shard_index.read_text())["weight_map"].values()):
-            if not (shard_index.parent / shard).exists():
-                raise ModelLoadError(f"{shard_index.parent / shard} is missing (listed in {shard_index.name}). {fix}")
+    for name, cls in _pipeline_components(folder, fix).items():
+        _check_component(folder, name, cls, fix)
     for weights in sorted(folder.glob("*/*.safetensors")):
         check_safetensors(weights)
     return folder
@@ -307,10 +415,12 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
     return check_model_folder(folder)
 
 
-def model_folder(model: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
+def model_folder(model: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                 allow_cpu: bool = True) -> Path:
     """The checked local folder of the chosen model: a folder as it is, a hub id from the cache or downloaded.
 
-    Prints which model was chosen and why.
+    Prints which model was chosen and why. With ``allow_cpu=False`` a hub id on a machine
+    without a CUDA GPU is refused before anything is downloaded.
 
     Example:
         >>> from helpers.loading import model_folder
@@ -321,7 +431,37 @@ def model_folder(model: str | os.PathLike | None = None, cache_dir: str | os.Pat
     """
     choice = choose_model(model)
     print(f"model: {choice}")
-    return check_model_folder(choice.source) if choice.is_local else download_model(choice.source, cache_dir=cache_dir)
+    if choice.is_local:
+        return check_model_folder(choice.source)
+    refuse_full_size_on_cpu(choice.source, allow_cpu)  # before a 21 GB download, not after it
+    return download_model(choice.source, cache_dir=cache_dir)
+
+
+def refuse_full_size_on_cpu(source: str | os.PathLike, allow_cpu: bool = False) -> None:
+    """Raise :class:`ModelLoadError` when ``source`` (a folder or hub id) is not a kit model and there is no CUDA GPU.
+
+    ``allow_cpu=True`` lets it through. A hub id is never a kit model, so this is asked before a download.
+
+    Example:
+        >>> from helpers.loading import refuse_full_size_on_cpu
+        >>> from helpers import small_model_path
+        >>> refuse_full_size_on_cpu(small_model_path())  # a kit model: fine anywhere
+        >>> refuse_full_size_on_cpu("THUDM/CogVideoX-5b")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.loading.ModelLoadError: THUDM/CogVideoX-5b is a full-size model and this machine has no CUDA GPU: ...
+        >>> refuse_full_size_on_cpu("THUDM/CogVideoX-5b", allow_cpu=True)
+    """
+    import torch
+
+    if allow_cpu or torch.cuda.is_available() or kit_model_kind(source):
+        return
+    fetched = "" if Path(source).is_dir() else " Nothing was downloaded."
+    raise ModelLoadError(
+        f"{source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
+        f"~40 GB of RAM and hours per clip.{fetched} Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
+        "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
+    )
 
 
 def default_dtype():
@@ -366,14 +506,9 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     from .attention import use_fp32_attention_where_needed
     from .image_video import PIPELINES, check_task
 
-    folder = model_folder(model, cache_dir=cache_dir)
+    folder = model_folder(model, cache_dir=cache_dir, allow_cpu=allow_cpu)
     check_task(folder, task)
-    if not kit_model_kind(folder) and not torch.cuda.is_available() and not allow_cpu:
-        raise ModelLoadError(
-            f"{folder} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
-            "~40 GB of RAM and hours per clip. Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
-            "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
-        )
+    refuse_full_size_on_cpu(folder, allow_cpu)
     try:
         pipe = getattr(diffusers, PIPELINES[task]).from_pretrained(
             folder, dtype=torch_dtype or default_dtype(), use_safetensors=True

@@ -560,6 +560,19 @@ def _summary(result: dict) -> str:
     )
 
 
+def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, through ``parser.error`` (exit 2, the fix in the message), ``evaluate`` arguments it cannot run."""
+    import math
+
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit {args.limit}: must be at least 1 (held-out captions to generate); leave it out for all.")
+    if not 1 <= args.steps <= 1000:  # the scheduler was trained with 1000 timesteps
+        parser.error(f"--steps {args.steps}: must be from 1 to 1000 ({DEFAULT_STEPS} is the default).")
+    if not (math.isfinite(args.guidance) and args.guidance >= 1):
+        parser.error(f"--guidance {args.guidance}: must be a finite number of at least 1 "
+                     f"(1 turns guidance off; {DEFAULT_GUIDANCE:g} is the default).")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.nano", description="Evaluate CogVideoX-nano on the CPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -572,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gallery", help="frame strips with captions -> media/nano_gallery.png")
     sub.add_parser("image", help="image to video on the held-out scenes, nano-i2v and nano -> media/nano_i2v_eval.json")
     args = parser.parse_args(argv)
+    if args.command == "evaluate":
+        _check_evaluate_args(ev, args)
 
     if not nano_available():
         print(f"the nano model is not in {nano_model_path()}: train it with scripts/train_nano.py", file=sys.stderr)

@@ -450,6 +450,35 @@ def annotate(path: Path) -> list[dict]:
     return record["results"]
 
 
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, through ``parser.error`` (exit 2, the fix in the message), a request the planner cannot predict."""
+    import math
+    import re
+
+    from .architecture import TRANSFORMER_5B, VAE_5B
+    from .checks import RequestError, check_dimension
+
+    if args.frames < 1:
+        parser.error(f"--frames {args.frames}: must be at least 1 (49 is CogVideoX-5b's; 8N+1 counts such as 25 or 17).")
+    vae, patch = 2 ** (len(VAE_5B["block_out_channels"]) - 1), TRANSFORMER_5B["patch_size"]  # as diffusers computes them
+    for name in ("height", "width"):
+        try:
+            check_dimension(name, getattr(args, name), vae * patch, parser.get_default(name),
+                            f"CogVideoX-5b's {vae}x VAE downscaling times patch size {patch}")
+        except RequestError as e:
+            parser.error(f"--{e}")
+    if args.batch < 1:
+        parser.error(f"--batch {args.batch}: must be at least 1 (videos generated together).")
+    for name in ("vram_gib", "ram_gib"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            parser.error(f"--{name.replace('_', '-')} {value}: must be a finite number of GiB, 0 or more "
+                         "(e.g. 15 for a T4); leave it out for this machine's.")
+    if args.compute_capability is not None and not re.fullmatch(r"\d{1,2}\.\d", args.compute_capability):
+        parser.error(f"--compute-capability {args.compute_capability!r}: must look like 7.5 (a T4), 8.0 (an A100) "
+                     "or 9.0 (an H100); leave it out for this machine's GPU.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.planner", description=__doc__.splitlines()[0])
     parser.add_argument("--vram-gib", type=float, help="GPU memory (default: this machine's)")
@@ -461,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
     parser.add_argument("--annotate", type=Path, help="add predictions to a bench_memory.py results file")
     args = parser.parse_args(argv)
+    _check_args(parser, args)
     if args.annotate:
         for r in annotate(args.annotate):
             print(r["recipe"], r.get("peak_vram_gib"), r.get("predicted_peak_vram_gib"))

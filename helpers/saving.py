@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -48,7 +49,7 @@ def outputs_dir() -> Path:
 
 def _writable_folder(path: Path, fix: str) -> Path:
     """``path`` (``~`` expanded, made absolute) as an existing folder this process can write to, or an OSError naming ``fix``."""
-    expanded = path.expanduser()
+    expanded = Path(os.path.expanduser(path))  # Path.expanduser raises a bare RuntimeError for ~unknown
     if str(expanded).startswith("~"):
         raise FileNotFoundError(f"{path} starts with a ~ that names no home folder here, so nothing can be saved there; {fix}.")
     folder = expanded.absolute()
@@ -91,6 +92,78 @@ def _slug(text: str, words: int = 5) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", text.lower())[:words]) or "video"
 
 
+#: Longest ``name=`` save_video takes, in UTF-8 bytes (room left for ``-00001.json`` within a file name's 255).
+MAX_NAME = 200
+
+
+def check_name(name: str | None) -> None:
+    """Refuse a ``save_video(name=...)`` that is not a plain file name, with a ValueError saying what a name may be.
+
+    ``None`` (a name made from the prompt) and any text without folders pass: no ``/`` or ``\\``,
+    not ``..``, nothing starting with ``.``, no control characters, at most 200 bytes in UTF-8.
+
+    Example:
+        >>> from helpers.saving import check_name
+        >>> check_name("panda-walk")
+        >>> check_name("../panda")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: name='../panda' is not a plain file name: ...
+    """
+    if name is None:
+        return
+    plain = (isinstance(name, str) and name.strip() and not name.startswith(".")
+             and len(name.encode("utf-8", "surrogatepass")) <= MAX_NAME
+             and not any(c in "/\\" or ord(c) < 32 for c in name))
+    if not plain:
+        raise ValueError(
+            f"name={name!r} is not a plain file name: a name is text such as \"panda-walk\" (saved as "
+            f"panda-walk-001.mp4), not empty, with no / or \\, not starting with a dot (so no .. either), "
+            f"no control characters, at most {MAX_NAME} bytes in UTF-8 ({MAX_NAME} plain letters). "
+            f"To save in another folder, pass folder= or set {OUTPUTS_ENV}; leave name out for one made from the prompt."
+        )
+
+
+def _mp4_check(path: Path) -> None:
+    """Raise an OSError unless ``path``'s top-level mp4 boxes fill it exactly and include the data and the index.
+
+    ffmpeg writes the index (``moov``) last and, on a full disk, stops without any error reaching
+    Python: its file is then empty or cut short.
+    """
+    size, pos, seen = path.stat().st_size, 0, set()
+    with open(path, "rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if length == 1 and len(head) == 16:  # a 64-bit size follows
+                length = int.from_bytes(head[8:16], "big")
+            elif length == 0:  # the box runs to the end of the file
+                length = size - pos
+            if length < 8:
+                break
+            seen.add(kind)
+            pos += length
+    if size == 0 or pos != size or not {b"mdat", b"moov"} <= seen:
+        raise OSError(errno.EIO, f"ffmpeg left an incomplete mp4 of {size} bytes, as it does when the disk is full")
+
+
+def _not_saved(e: OSError, folder: Path, stem: str, fix: str) -> OSError:
+    """``e`` (same type and errno) with what was not saved, where, why, that nothing changed, and what to do."""
+    reason = e.strerror or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    try:
+        free = f"; {shutil.disk_usage(folder).free / 2**20:.0f} MiB free there"
+    except OSError:
+        free = ""
+    todo = "make it writable" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "free space on that disk"
+    error = type(e)(
+        f"{stem}-NNN.mp4 was not saved in {folder} ({reason}{free}). Nothing was written there and no file "
+        f"already there was changed. To save, {todo}, or {fix}; then call save_video again: the video is still in memory."
+    )
+    error.errno = e.errno
+    return error
+
+
 def save_video(
     video,
     request: dict,
@@ -107,10 +180,13 @@ def save_video(
     """Save ``video`` as an H.264 mp4 plus a ``.json`` sidecar; return the mp4's path.
 
     The file gets a new numbered name (``<name>-001.mp4``, ``-002``, ...) so nothing already
-    there is ever overwritten, and it appears complete or not at all. The sidecar records
-    ``request`` (prompt, frames, size, steps, guidance...), seed, model, dtype, recipe,
-    library versions, seconds and peak memory; ``inputs`` names the files it was made from
-    (``{"image": helpers.image_video.input_record(path)}``: path and SHA-256).
+    there is ever overwritten, and it appears complete or not at all: if the disk is full (or
+    anything else stops it) nothing is left there and the error names the folder and the fix.
+    ``name`` is a plain file name (:func:`check_name`); by default one is made from the prompt.
+
+    The sidecar records ``request`` (prompt, frames, size, steps, guidance...), seed, model,
+    dtype, recipe, library versions, seconds and peak memory; ``inputs`` names the files it was
+    made from (``{"image": helpers.image_video.input_record(path)}``: path and SHA-256).
 
     Example:
         >>> from helpers import save_video
@@ -120,11 +196,15 @@ def save_video(
         >>> path.with_suffix(".json").exists()  # doctest: +SKIP
         True
     """
+    check_name(name)
     frames = as_frames(video)
     if folder is None:
         folder = outputs_dir()
+        fix = (f"set {OUTPUTS_ENV} to a folder on another disk (os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", "
+               "or a Drive folder in Colab)")
     else:
-        folder = _writable_folder(Path(folder), f"pass save_video another folder= than {str(folder)!r}")
+        fix = f"pass save_video another folder= than {str(folder)!r}"
+        folder = _writable_folder(Path(folder), fix)
     stem = name or _slug(str(request.get("prompt", "")))
     sidecar = {
         **{k: v for k, v in request.items() if isinstance(v, (str, int, float, bool, type(None)))},
@@ -142,12 +222,28 @@ def save_video(
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    json.dumps(sidecar)  # not JSON (an object in inputs=): refused before anything is encoded
+    try:
+        path = _save(frames, sidecar, folder, stem, fps)
+    except OSError as e:
+        raise _not_saved(e, folder, stem, fix) from e
+    if path is None:
+        raise FileExistsError(f"{folder} already holds 99,999 videos named {stem}-NNN.mp4: pass another name=.")
+    return path
+
+
+def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Path | None:
+    """Encode, then place ``<stem>-NNN.mp4`` and its ``.json`` under the first number free for both; return the mp4.
+
+    ``None`` when all 99,999 numbers are taken. Any OSError leaves nothing behind.
+    """
     # Encode inside a private folder that is removed afterwards: ffmpeg writes its file late,
     # so a failed encode must have nowhere left to write.
     work = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder))
     tmp = work / "video.mp4"
     try:
         write_mp4(frames, tmp, fps=fps)
+        _mp4_check(tmp)
         for n in range(1, 100_000):
             path = folder / f"{stem}-{n:03d}.mp4"
             if path.exists() or path.with_suffix(".json").exists():
@@ -165,6 +261,6 @@ def save_video(
                 path.unlink()
                 continue
             return path
-        raise FileExistsError(f"{folder} already holds 99,999 videos named {stem}-NNN.mp4: pass another name.")
+        return None
     finally:
         shutil.rmtree(work, ignore_errors=True)

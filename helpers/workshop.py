@@ -31,9 +31,32 @@ WORKSHOP_DEFAULTS = {
 TIMES = "notebook_times_workshop.json"
 
 
+#: The values ``COGVIDEOX_WORKSHOP`` takes (any case); unset counts as off.
+ON, OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
 def workshop_mode() -> bool:
-    """True when ``COGVIDEOX_WORKSHOP`` is set to 1/true/yes (the one setting; never edit cells)."""
-    return os.environ.get("COGVIDEOX_WORKSHOP", "").strip().lower() in ("1", "true", "yes")
+    """True when ``COGVIDEOX_WORKSHOP`` is 1/true/yes/on, False when 0/false/no/off/empty or unset (never edit cells).
+
+    Anything else (``2``, ``y``) is refused rather than quietly read as off.
+
+    Example:
+        >>> import os
+        >>> from helpers.workshop import workshop_mode
+        >>> os.environ["COGVIDEOX_WORKSHOP"] = "On"; workshop_mode()
+        True
+        >>> os.environ["COGVIDEOX_WORKSHOP"] = "2"; workshop_mode()
+        Traceback (most recent call last):
+        ...
+        ValueError: COGVIDEOX_WORKSHOP='2' is not a yes/no setting: set 1, true, yes or on for workshop mode, or 0, false, no or off (or unset it) for the full sizes.
+        >>> del os.environ["COGVIDEOX_WORKSHOP"]
+    """
+    raw = os.environ.get("COGVIDEOX_WORKSHOP", "")
+    value = raw.strip().lower()
+    if value in ON or value in OFF:
+        return value in ON
+    raise ValueError(f"COGVIDEOX_WORKSHOP={raw!r} is not a yes/no setting: set 1, true, yes or on for workshop mode, "
+                     "or 0, false, no or off (or unset it) for the full sizes.")
 
 
 def shrink(defaults: dict, kit_model: str | None, fixed_frames: bool = False) -> dict:

@@ -1,0 +1,255 @@
+"""Every bad input is refused before compute, with a message naming the fix.
+
+Requests raise :class:`helpers.RequestError`, settings a ``ValueError`` naming the allowed values,
+command lines exit 2 through ``parser.error``; valid inputs still pass.
+"""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import helpers
+from helpers import RequestError, check_request, nano, planner
+from helpers.checks import _least_steps, _least_strength, check_seed
+from helpers.workshop import workshop_mode
+
+
+@pytest.fixture(autouse=True)
+def plain_settings(monkeypatch):
+    """No workshop mode and no step override from the caller's shell."""
+    monkeypatch.delenv("COGVIDEOX_WORKSHOP", raising=False)
+    monkeypatch.delenv("COGVIDEOX_STEPS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def nano_pipe():
+    return helpers.load_pipeline("nano")
+
+
+@pytest.fixture(scope="module")
+def video_pipe():
+    pipe = helpers.load_pipeline("nano", task="video")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def request(**overrides):
+    base = dict(prompt="a red circle moving right on a dark background", num_frames=9, height=48, width=72,
+                num_inference_steps=25, guidance_scale=6.0)
+    return {**base, **overrides}
+
+
+# 1. Non-finite numbers, in every numeric field.
+
+@pytest.mark.parametrize("field, value, message", [
+    ("guidance_scale", math.inf, r"guidance_scale=inf: must be a finite number of at least 1"),
+    ("guidance_scale", -math.inf, r"guidance_scale=-inf: must be a finite number of at least 1"),
+    ("guidance_scale", math.nan, r"guidance_scale=nan: must be a finite number of at least 1"),
+    ("guidance_scale", np.float32("nan"), r"guidance_scale=nan: must be a finite number of at least 1"),
+    ("num_frames", math.inf, r"num_frames=inf: must be a whole number of at least 1"),
+    ("num_frames", math.nan, r"num_frames=nan: must be a whole number of at least 1"),
+    ("height", math.inf, r"height=inf: must be a positive multiple of 8 .*Use 48"),
+    ("width", math.nan, r"width=nan: must be a positive multiple of 8 .*Use 72"),
+    ("num_inference_steps", math.inf, r"num_inference_steps=inf: must be a whole number of at least 1"),
+    ("num_inference_steps", math.nan, r"num_inference_steps=nan: must be a whole number of at least 1"),
+    ("strength", math.nan, r"strength=nan: must be a finite number in \(0, 1\]"),
+    ("strength", math.inf, r"strength=inf: must be a finite number in \(0, 1\]"),
+    ("fps", math.nan, r"fps=nan: must be a finite number"),
+    ("eta", -math.inf, r"eta=-inf: must be a finite number"),
+])
+def test_non_finite_numbers_are_refused(nano_pipe, field, value, message):
+    with pytest.raises(RequestError, match=message):
+        check_request(nano_pipe, **request(**{field: value}))
+
+
+@pytest.mark.parametrize("guidance", [6.0, 6, 1, np.float32(6.0), np.float64(7.5)])
+def test_finite_guidance_still_passes(nano_pipe, guidance):
+    assert check_request(nano_pipe, **request(guidance_scale=guidance)) == []
+
+
+def test_guidance_below_one_keeps_its_message(nano_pipe):
+    with pytest.raises(RequestError, match=r"guidance_scale=0.5: must be at least 1 \(1 turns"):
+        check_request(nano_pipe, **request(guidance_scale=0.5))
+
+
+# 2. Wrong types and seeds torch cannot take.
+
+@pytest.mark.parametrize("field, value, message", [
+    ("guidance_scale", "6", r"guidance_scale='6': must be a number \(a float such as 6.0\), not str"),
+    ("guidance_scale", None, r"guidance_scale=None: must be a number .*not NoneType"),
+    ("guidance_scale", True, r"guidance_scale=True: must be a number .*not bool"),
+    ("num_frames", "9", r"num_frames='9': must be a whole number"),
+    ("num_frames", True, r"num_frames=True: must be a whole number"),
+    ("height", "48", r"height='48': must be a positive multiple of 8"),
+    ("num_inference_steps", "25", r"num_inference_steps='25': must be a whole number"),
+    ("strength", "0.5", r"strength='0.5': must be a finite number in \(0, 1\], not str"),
+    ("negative_prompt", 5, r"negative_prompt must be a string or None, got int"),
+])
+def test_wrong_types_are_refused_with_the_type_expected(nano_pipe, field, value, message):
+    with pytest.raises(RequestError, match=message):
+        check_request(nano_pipe, **request(**{field: value}))
+
+
+@pytest.mark.parametrize("seed, message", [
+    ("42", r"seed='42': must be a whole number \(an int such as 42\), not str"),
+    (1.5, r"seed=1.5: must be a whole number .*not float"),
+    (True, r"seed=True: must be a whole number .*not bool"),
+    (-1, r"seed=-1: must be from 0 to 2\*\*64 - 1 \(18446744073709551615\)"),
+    (2**64, r"seed=18446744073709551616: must be from 0 to 2\*\*64 - 1"),
+])
+def test_seeds_torch_cannot_take_are_refused(seed, message):
+    with pytest.raises(RequestError, match=message):
+        check_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 42, 2**64 - 1])
+def test_seeds_in_range_pass_and_work_in_torch(seed):
+    import torch
+
+    assert torch.Generator().manual_seed(check_seed(seed)).initial_seed() == seed
+
+
+# 3. More steps than the scheduler was trained with.
+
+def test_steps_above_the_schedulers_timesteps_are_refused(nano_pipe):
+    assert nano_pipe.scheduler.config.num_train_timesteps == 1000
+    with pytest.raises(RequestError, match=r"num_inference_steps=1001: more than the 1000 timesteps .*Use at most 1000"):
+        check_request(nano_pipe, **request(num_inference_steps=1001))
+    assert check_request(nano_pipe, **request(num_inference_steps=1000)) == []
+
+
+def test_a_step_override_above_the_timesteps_is_named(nano_pipe, monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_STEPS", "5000")
+    with pytest.raises(RequestError, match=r"num_inference_steps=5000: .*COGVIDEOX_STEPS='5000' is set: lower it"):
+        check_request(nano_pipe, **helpers.model_defaults(nano_pipe))
+
+
+# 4. Video-to-video strength.
+
+@pytest.mark.parametrize("strength, steps, message", [
+    (0.01, 25, r"strength=0.01 with num_inference_steps=25 runs no denoising step .*"
+               r"Use strength >= 0.04 \(1/25\) for 25 steps, or at least 100 steps at strength 0.01"),
+    (0.4, 2, r"Use strength >= 0.5 \(1/2\) for 2 steps, or at least 3 steps at strength 0.4"),
+    (0.02, 49, r"Use strength >= 0.021 \(1/49\) for 49 steps, or at least 50 steps"),
+])
+def test_strength_too_small_for_any_step_is_refused_with_the_least(video_pipe, strength, steps, message):
+    with pytest.raises(RequestError, match=message):
+        check_request(video_pipe, **request(strength=strength, num_inference_steps=steps))
+
+
+@pytest.mark.parametrize("strength", [0, -0.5, 1.5])
+def test_strength_outside_zero_one_is_refused(video_pipe, strength):
+    with pytest.raises(RequestError, match=rf"strength {strength} is outside \(0, 1\]"):
+        check_request(video_pipe, **request(strength=strength))
+
+
+def test_the_least_strength_and_steps_named_are_enough():
+    for steps in range(1, 1001):  # every step count the scheduler takes
+        least = _least_strength(steps)
+        assert int(steps * least) >= 1 and (least == 0.001 or int(steps * round(least - 0.001, 3)) == 0), steps
+        assert int(_least_steps(least) * least) >= 1 and _least_steps(least) <= steps, steps
+
+
+def test_the_least_strength_named_runs_and_valid_strengths_pass(video_pipe):
+    assert check_request(video_pipe, **request(strength=0.8)) == []
+    assert check_request(video_pipe, **request(strength=0.5, num_inference_steps=2)) == []
+    frames = [Image.new("RGB", (72, 48), (200, 30, 30)) for _ in range(9)]
+    video = video_pipe(video=frames, prompt="a red circle", strength=0.5, num_inference_steps=2,
+                       height=48, width=72, output_type="np").frames[0]
+    assert video.shape[1:] == (48, 72, 3) and np.isfinite(video).all()
+
+
+# 5. Settings read from the environment.
+
+@pytest.mark.parametrize("value", ["2", "on please", "y", "enabled", "-1"])
+def test_workshop_values_that_are_not_yes_or_no_are_refused(monkeypatch, value):
+    monkeypatch.setenv("COGVIDEOX_WORKSHOP", value)
+    with pytest.raises(ValueError, match=rf"COGVIDEOX_WORKSHOP='{value}' is not a yes/no setting: "
+                                         r"set 1, true, yes or on for workshop mode, or 0, false, no or off"):
+        workshop_mode()
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("true", True), ("YES", True), ("on", True), (" On ", True),
+                                       ("0", False), ("false", False), ("No", False), ("OFF", False), ("", False)])
+def test_workshop_yes_and_no_values_are_read(monkeypatch, value, on):
+    monkeypatch.setenv("COGVIDEOX_WORKSHOP", value)
+    assert workshop_mode() is on
+
+
+def test_workshop_unset_is_off():
+    assert workshop_mode() is False
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "two", "²", "٣"])
+def test_step_overrides_that_are_not_positive_whole_numbers_are_refused(nano_pipe, monkeypatch, value):
+    monkeypatch.setenv("COGVIDEOX_STEPS", value)
+    with pytest.raises(ValueError, match=r"COGVIDEOX_STEPS=.* is not a step count: set a whole number of at least 1"):
+        helpers.model_defaults(nano_pipe)
+
+
+def test_a_positive_step_override_is_used(nano_pipe, monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_STEPS", " 3 ")
+    assert helpers.model_defaults(nano_pipe)["num_inference_steps"] == 3
+
+
+# 6. The planner's command line.
+
+@pytest.mark.parametrize("argv, message", [
+    (["--frames", "0"], r"--frames 0: must be at least 1"),
+    (["--frames", "-8"], r"--frames -8: must be at least 1"),
+    (["--height", "0"], r"--height=0: must be a positive multiple of 16 .*Use 16, or 480"),
+    (["--width", "700"], r"--width=700: must be a positive multiple of 16 .*Use 704, or 720"),
+    (["--batch", "0"], r"--batch 0: must be at least 1"),
+    (["--vram-gib", "-5", "--ram-gib", "12"], r"--vram-gib -5.0: must be a finite number of GiB, 0 or more"),
+    (["--vram-gib", "15", "--ram-gib", "nan"], r"--ram-gib nan: must be a finite number of GiB"),
+    (["--vram-gib", "inf", "--ram-gib", "12"], r"--vram-gib inf: must be a finite number of GiB"),
+    (["--compute-capability", "sm75"], r"--compute-capability 'sm75': must look like 7.5"),
+    (["--compute-capability", "7"], r"--compute-capability '7': must look like 7.5"),
+])
+def test_planner_command_line_refuses_bad_numbers(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit:
+        planner.main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m helpers.planner")
+    assert re.search(message, err), err
+
+
+def test_planner_command_line_accepts_a_t4(capsys):
+    assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5",
+                         "--frames", "17", "--height", "480", "--width", "720", "--batch", "1"]) == 0
+    assert "recommended recipe:" in capsys.readouterr().out
+
+
+# 7. The nano's command line.
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "0"], r"--limit 0: must be at least 1"),
+    (["--limit", "-2"], r"--limit -2: must be at least 1"),
+    (["--steps", "0"], r"--steps 0: must be from 1 to 1000 \(25 is the default\)"),
+    (["--steps", "1001"], r"--steps 1001: must be from 1 to 1000"),
+    (["--guidance", "nan"], r"--guidance nan: must be a finite number of at least 1"),
+    (["--guidance", "0.5"], r"--guidance 0.5: must be a finite number of at least 1 \(1 turns guidance off; 6 is"),
+])
+def test_nano_evaluate_refuses_bad_numbers(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit:
+        nano.main(["evaluate", *argv])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m helpers.nano evaluate")
+    assert re.search(message, err), err
+
+
+def test_nano_evaluate_accepts_a_limit(monkeypatch, capsys):
+    seen = {}
+
+    def fake_evaluate(scenes, steps, guidance):
+        seen.update(scenes=len(scenes), steps=steps, guidance=guidance)
+        return dict(rows=[], colour_accuracy=1.0, motion_accuracy=1.0, clips=len(scenes), seconds_per_clip=0.0)
+
+    monkeypatch.setattr(nano, "evaluate", fake_evaluate)
+    assert nano.main(["evaluate", "--limit", "1", "--steps", "1", "--guidance", "1"]) == 0
+    assert seen == dict(scenes=1, steps=1, guidance=1.0)
