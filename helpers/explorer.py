@@ -121,11 +121,12 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     """
     import torch
 
-    from .checks import check_request
+    from .checks import check_request, check_seed
     from .measure import measure
     from .saving import save_video
 
     request = params.request(pipe)
+    check_seed(params.seed)
     notes = check_request(pipe, **{k: v for k, v in request.items() if k not in ("negative_prompt", "use_dynamic_cfg")})
     set_scheduler(pipe, params.scheduler)
     total, start = request["num_inference_steps"], time.perf_counter()

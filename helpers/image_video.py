@@ -270,6 +270,9 @@ def chain_clips(pipe, image, prompts: list[str], seed: int = 0, **request) -> li
     """
     import torch
 
+    from .checks import check_seed
+
+    check_seed(seed + len(prompts) - 1)  # every clip's seed, before the first one runs
     clips = []
     for k, prompt in enumerate(prompts):
         generator = torch.Generator(device="cpu").manual_seed(seed + k)

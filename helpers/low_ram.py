@@ -81,8 +81,9 @@ def generate_low_ram(
     from transformers import T5EncoderModel
 
     from .attention import use_fp32_attention_where_needed
-    from .checks import model_defaults
+    from .checks import check_seed, model_defaults
 
+    check_seed(seed)  # before anything loads
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
     folder = model_folder(model)
@@ -111,7 +112,8 @@ def generate_low_ram(
     request = {**{k: v for k, v in model_defaults(pipe).items() if k != "prompt"}, **request}
     latents = pipe(
         prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, output_type="latent",
-        generator=torch.Generator(device=device).manual_seed(seed), callback_on_step_end=callback_on_step_end, **request,
+        generator=torch.Generator(device="cpu").manual_seed(seed),  # seeded on the CPU, as every notebook seeds
+        callback_on_step_end=callback_on_step_end, **request,
     ).frames
     del pipe.transformer, transformer
     _free()

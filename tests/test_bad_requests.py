@@ -253,3 +253,23 @@ def test_nano_evaluate_accepts_a_limit(monkeypatch, capsys):
     monkeypatch.setattr(nano, "evaluate", fake_evaluate)
     assert nano.main(["evaluate", "--limit", "1", "--steps", "1", "--guidance", "1"]) == 0
     assert seen == dict(scenes=1, steps=1, guidance=1.0)
+
+
+def test_the_kits_generators_refuse_a_bad_seed_before_anything_runs(monkeypatch):
+    import helpers
+    from helpers.checks import RequestError
+    from helpers.explorer import Params, generate
+    from helpers.image_video import chain_clips
+
+    def never(*args, **kwargs):
+        raise AssertionError("loaded or generated before the seed was checked")
+
+    with monkeypatch.context() as m:
+        m.setattr(helpers.low_ram, "model_folder", never)
+        with pytest.raises(RequestError, match="seed=-1: must be from 0 to 2"):
+            helpers.low_ram.generate_low_ram("nano", seed=-1)
+    with pytest.raises(RequestError, match="seed=2\\*\\*64|seed=18446744073709551616"):
+        chain_clips(never, None, ["a", "b"], seed=2**64 - 1)  # the second clip's seed is out of range
+    pipe = helpers.load_pipeline("nano")
+    with pytest.raises(RequestError, match="must be a whole number"):
+        generate(pipe, Params(seed="42"), save=False)
