@@ -137,6 +137,10 @@ def save_pipeline(pipe, ema_state, folder: Path, kind: str = "nano") -> None:
     if folder.exists():
         shutil.rmtree(folder)
     shipped.save_pretrained(folder, safe_serialization=True)
+    # transformers loads a text encoder in the dtype its config names ("auto") and diffusers the others in
+    # fp32: name fp32, so that a plain CogVideoXPipeline.from_pretrained(folder) has one dtype throughout
+    config = folder / "text_encoder" / "config.json"
+    config.write_text(config.read_text().replace('"dtype": "float16"', '"dtype": "float32"'))
     (folder / "kit_model.json").write_text(json.dumps({
         "kind": kind,
         "defaults": {"num_inference_steps": nano.DEFAULT_STEPS, "guidance_scale": nano.DEFAULT_GUIDANCE,

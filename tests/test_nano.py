@@ -95,3 +95,20 @@ def test_evaluate_command_prints_the_summary_line(capsys):
     assert nano.main(["evaluate", "--limit", "2"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"colour_accuracy=\d\.\d\d motion_accuracy=\d\.\d\d clips=2 seconds_per_clip=\d+\.\d", last), last
+
+
+@pytest.mark.parametrize("task", ["text", "image"])
+def test_the_shipped_models_load_with_plain_diffusers_as_a_hub_repository_does(task):
+    import diffusers
+    import torch
+    from PIL import Image
+
+    from helpers.nano import nano_model_path
+
+    cls = diffusers.CogVideoXPipeline if task == "text" else diffusers.CogVideoXImageToVideoPipeline
+    pipe = cls.from_pretrained(nano_model_path(task))  # no dtype, no kit code
+    assert {pipe.text_encoder.dtype, pipe.transformer.dtype, pipe.vae.dtype} == {torch.float32}
+    extra = {} if task == "text" else {"image": Image.new("RGB", (72, 48), "red")}
+    video = pipe(prompt="a red circle moves right", num_frames=9, height=48, width=72, num_inference_steps=2,
+                 output_type="np", **extra).frames[0]
+    assert video.shape == (9, 48, 72, 3) and np.isfinite(video).all()
