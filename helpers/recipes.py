@@ -13,7 +13,7 @@ STEPS = {
     "all_on_gpu": (True, "every component on the GPU: fastest, most VRAM"),
     "model_cpu_offload": (True, "each component moves to the GPU only while it runs (pipe.enable_model_cpu_offload)"),
     "sequential_cpu_offload": (True, "layers stream to the GPU one at a time: least VRAM, slowest"),
-    "group_offload": (True, "T5 and transformer blocks move to the GPU one block at a time (diffusers group offloading)"),
+    "group_offload": (True, "transformer blocks move to the GPU one block at a time, T5 whole: it has no list of blocks directly under it (diffusers group offloading)"),
     "group_offload_streams": (True, "group offloading that copies the next block on a CUDA stream while this one runs"),
     "lean_offload": (True, "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU"),
     "ff_chunking": (False, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)"),
