@@ -306,6 +306,10 @@ class EnvironmentReport:
         return "\n".join(lines)
 
 
+#: The oldest versions the kit runs with: pyproject.toml's lower bounds (tests/test_packaging.py checks they agree).
+MINIMUM_VERSIONS = {"torch": "2.6", "diffusers": "0.42.1", "transformers": "5.0", "torchao": "0.16"}
+
+
 def version_problems(versions: dict[str, str | None], notes: bool = True) -> list[str]:
     """Known-bad library versions for this kit, each with what to do; with ``notes``, also known pitfalls.
 
@@ -316,8 +320,8 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
         >>> from helpers.environment import version_problems
         >>> for line in version_problems({"diffusers": "0.29.2", "torch": "2.3.1"}):
         ...     print(line)
-        diffusers 0.29.2 has no CogVideoX pipelines: pip install -U "diffusers>=0.42"
-        torch 2.3.1 is older than the kit supports (2.4): pip install -U torch
+        diffusers 0.29.2 has no CogVideoX pipelines: pip install -U "diffusers>=0.42.1"
+        torch 2.3.1 is older than the kit supports (2.6): pip install -U "torch>=2.6"
         >>> print(version_problems({"diffusers": "0.42.1", "optimum-quanto": "0.2.7"})[0])  # doctest: +ELLIPSIS
         diffusers 0.42.1 deprecates QuantoConfig (removal in 1.0) and optimum-quanto 0.2.7 is its last release...
     """
@@ -329,9 +333,12 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
 
     problems = []
     if at_least("diffusers", "0.30") is False:
-        problems.append(f"diffusers {versions['diffusers']} has no CogVideoX pipelines: pip install -U \"diffusers>=0.42\"")
-    if at_least("torch", "2.4") is False:
-        problems.append(f"torch {versions['torch']} is older than the kit supports (2.4): pip install -U torch")
+        problems.append(f"diffusers {versions['diffusers']} has no CogVideoX pipelines: "
+                        f"pip install -U \"diffusers>={MINIMUM_VERSIONS['diffusers']}\"")
+    for name, least in MINIMUM_VERSIONS.items():
+        if at_least(name, least) is False and not (name == "diffusers" and problems):
+            problems.append(f"{name} {versions[name]} is older than the kit supports ({least}): "
+                            f"pip install -U \"{name}>={least}\"")
     if notes and at_least("diffusers", "0.42") and versions.get("optimum-quanto"):
         problems.append(
             f"diffusers {versions['diffusers']} deprecates QuantoConfig (removal in 1.0) and optimum-quanto "

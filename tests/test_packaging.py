@@ -28,6 +28,15 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     assert listed == pyproject_requirements()
 
 
+def test_the_lower_bounds_are_the_ones_the_kit_checks_and_python_311():
+    from helpers.environment import MINIMUM_VERSIONS
+
+    bounds = dict(r.split(">=") for r in pyproject_requirements() if ">=" in r)
+    assert {name: bounds[name] for name in MINIMUM_VERSIONS} == MINIMUM_VERSIONS
+    assert 'requires-python = ">=3.11"' in (ROOT / "pyproject.toml").read_text()  # diffusers 0.42.1 needs it
+    assert "python>=3.11" in (ROOT / "environment.yml").read_text()
+
+
 def test_readme_first_code_block_is_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```\w*\n(.*?)```", readme, re.S).group(1)

@@ -123,4 +123,6 @@ def test_hub_sizes_find_a_short_file_and_a_missing_one(monkeypatch, tmp_path):
 def test_known_bad_versions_are_flagged_and_current_ones_are_not():
     assert version_problems({"diffusers": "0.42.1", "torch": "2.13.0"}, notes=False) == []
     flagged = version_problems({"diffusers": "0.28.0", "torch": "2.2.0"}, notes=False)
-    assert len(flagged) == 2 and "diffusers>=0.42" in flagged[0] and "pip install -U torch" in flagged[1]
+    assert len(flagged) == 2 and "diffusers>=0.42.1" in flagged[0] and 'pip install -U "torch>=2.6"' in flagged[1]
+    old = version_problems({"diffusers": "0.42.1", "torch": "2.6.0", "transformers": "4.46.0", "torchao": "0.10.0"})
+    assert 'pip install -U "transformers>=5.0"' in old[0] and 'pip install -U "torchao>=0.16"' in old[1]
