@@ -340,12 +340,24 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     return memory, why
 
 
+def quality_measured(row: dict) -> bool:
+    """False where a speed row's CogVideoX-nano quality is its parts' (fp8 with another step), not its own.
+
+    Example:
+        >>> from helpers.planner import quality_measured
+        >>> quality_measured({"recipe": "fp8+compile", "fp8_psnr_db": 29.0}), quality_measured({"recipe": "fp8+compile+pab", "fp8_psnr_db": 29.0})
+        (True, False)
+    """
+    return not {"fp8_psnr_db", "fp8_caption_score"} & row.keys() or row["recipe"] == "fp8+compile"
+
+
 def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_caption_loss: float = 5.0,
                   results: dict | None = None) -> tuple[str, str]:
     """The fastest speed steps measured on a GPU (``media/benchmarks/speed.json``) for this machine, and why.
 
-    Candidates keep the request as asked (no fewer steps), lose at most ``max_caption_loss``
-    points of caption score on CogVideoX-nano, fit this GPU's memory, need no fp8 on a GPU
+    Candidates keep the request as asked (no fewer steps), were measured on the 5b architecture
+    (not estimated), had their own quality measured (:func:`quality_measured`) and lose at most
+    ``max_caption_loss`` points of caption score on CogVideoX-nano, fit this GPU's memory, need no fp8 on a GPU
     without it (compute capability 8.9+), and were measured with everything on the GPU, so
     they apply only to a memory recipe that keeps everything there. ``""`` when none applies.
 
@@ -356,7 +368,7 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
         >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, compute_capability="8.9")
         >>> a100 = SimpleNamespace(cuda=True, vram_total_gib=39.4, compute_capability="8.0")
         >>> fastest_speed(h100)[0], fastest_speed(a100)[0], fastest_speed(rtx4090)[0]  # no fp8 on an A100; PAB's cache needs more than 24 GB
-        ('fp8+compile+pab', 'compile+pab', 'fp8+compile')
+        ('compile+pab', 'compile+pab', 'fp8+compile')
         >>> fastest_speed(h100, "model_cpu_offload+vae_tiling")[0]
         ''
     """
@@ -369,7 +381,7 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
     base = next(r for r in rows if r["recipe"] == "baseline")
     major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
     fits = [r for r in rows if "end_to_end_s" in r and not r.get("estimated") and "half_steps" not in r["recipe"]
-            and r.get("caption_score", 0) >= base.get("caption_score", 100) - max_caption_loss
+            and quality_measured(r) and r.get("caption_score", 0) >= base.get("caption_score", 100) - max_caption_loss
             and r.get("fp8_caption_score", 100) >= base.get("caption_score", 100) - max_caption_loss
             and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0)
             and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))]
