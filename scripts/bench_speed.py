@@ -19,6 +19,7 @@ Group "warm" compiles again in a new process with the compile caches the first o
 disk (TORCHINDUCTOR_CACHE_DIR): the warm-start compile time.
 
     python scripts/bench_speed.py run --groups eager compiled fp8 warm --out results.json
+    python scripts/bench_speed.py redraw   # (any machine) the chart again from media/benchmarks/speed.json
     python scripts/bench_speed.py nano-fp8 --out results.json     # fp8's quality on the nano (GPU)
     python scripts/bench_speed.py chart results*.json             # (any machine) merge + chart into media/
 """
@@ -301,29 +302,51 @@ def chart(args) -> None:
     done = [r for r in rows if "end_to_end_s" in r]
     failed = [dict(recipe=r["recipe"], gpu=r.get("gpu"), error=r["error"]) for r in rows if "end_to_end_s" not in r]
     RESULTS.write_text(json.dumps(dict(note=NOTE, random_weights=True, results=done, not_measured=failed), indent=1) + "\n")
-    timed = [r for r in rows if "end_to_end_s" in r]
+    draw([r for r in rows if "end_to_end_s" in r])
+
+
+def draw(timed: list[dict]) -> None:
+    """media/benchmarks/speed.png: seconds per recipe, and speed-up against CogVideoX-nano quality.
+
+    Fewer steps (a different request) and estimated rows are marked as such; a recipe whose
+    quality was only measured for its parts (fp8 with another step) has no quality point.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sys.path.insert(0, str(ROOT))
+    from helpers.planner import quality_measured
+
+    def label(r: dict) -> str:
+        return r["recipe"] + (" (estimated)" if r.get("estimated") else " (fewer steps)" if "half_steps" in r["recipe"] else "")
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.42 * len(timed) + 1.6))
-    names = [r["recipe"] + (" (estimated)" if r.get("estimated") else "") for r in timed]
-    left.barh(names, [r["end_to_end_s"] for r in timed], color=["#bbb" if r.get("estimated") else
-                                                                  "#4c78a8" for r in timed])
+    names = [label(r) for r in timed]
+    left.barh(names, [r["end_to_end_s"] for r in timed],
+              color=["#bbb" if r.get("estimated") or "half_steps" in r["recipe"] else "#4c78a8" for r in timed])
     left.barh(names, [r["compile_s"] for r in timed], left=[r["end_to_end_s"] for r in timed], color="#f58518",
               label="first-run compile")
     for k, r in enumerate(timed):
         left.text(r["end_to_end_s"] + r["compile_s"] + 1, k, f"{r['end_to_end_s']:.0f} s, {r['peak_vram_gib']:.0f} GiB",
                   va="center", fontsize=8)
     left.axvline(45, color="#e45756", ls="--", lw=1, label="45 s target")
-    left.set_xlabel("seconds, 49 frames 480x720, 50 steps, end to end")
-    left.set_title(f"CogVideoX-5b architecture, random weights, {timed[0].get('gpu', '')}", fontsize=10)
+    left.set_xlabel("seconds end to end, 49x480x720 (grey: fewer steps, or estimated)")
+    left.set_title(f"CogVideoX-5b architecture, random weights, {timed[0].get('gpu', '').replace('NVIDIA ', '')}",
+                   fontsize=9)
     left.legend(fontsize=8, loc="lower right")
-    shown = [r for r in timed if "caption_score" in r and r["recipe"] != "baseline"]
+    shown = [r for r in timed if "caption_score" in r and r["recipe"] != "baseline" and quality_measured(r)]
     for k, r in enumerate(shown):  # PSNR spreads the recipes out; colour says whether the captions still hold
         y = min(r.get("quality_psnr_db", 99.0), 40.0)
-        right.scatter(r["speedup"], y, color="#4c78a8" if r["caption_score"] >= 95 else "#e45756")
-        right.annotate(f"{r['recipe']} ({r['caption_score']:.0f}%)", (r["speedup"], y), fontsize=7,
+        hollow = r.get("estimated") or "half_steps" in r["recipe"]
+        colour = "#4c78a8" if r["caption_score"] >= 95 else "#e45756"
+        right.scatter(r["speedup"], y, facecolors="none" if hollow else colour, edgecolors=colour)
+        right.annotate(f"{label(r)} ({r['caption_score']:.0f}%)", (r["speedup"], y), fontsize=7,
                        xytext=(4, -3 if k % 2 else 4), textcoords="offset points")
-    right.set_xlabel("speed-up over bf16 eager (5b architecture, H100)")
+    right.set_xlabel("speed-up over bf16 eager (hollow: fewer steps, or estimated)")
     right.set_ylabel("PSNR against the unaccelerated clip, CogVideoX-nano (dB; 40 = identical)")
-    right.set_title("quality cost (caption score; red: below 95%)", fontsize=10)
+    right.set_title("nano quality (red: caption score < 95%; fp8 + another step: not measured)", fontsize=9)
     fig.tight_layout()
     fig.savefig(RESULTS.with_suffix(".png"), dpi=110)
     print("wrote", RESULTS, RESULTS.with_suffix(".png"))
@@ -347,6 +370,7 @@ def main() -> None:
     p.add_argument("--out", default="speed_results.json")
     p = sub.add_parser("chart")
     p.add_argument("files", nargs="+")
+    sub.add_parser("redraw", help="draw media/benchmarks/speed.png again from media/benchmarks/speed.json")
     args = parser.parse_args()
     if args.command == "run":
         run(args)
@@ -354,6 +378,8 @@ def main() -> None:
         child(args.group, args.steps, args.model)
     elif args.command == "nano-fp8":
         nano_fp8(args)
+    elif args.command == "redraw":
+        draw(json.loads(RESULTS.read_text())["results"])
     else:
         chart(args)
 
