@@ -229,6 +229,42 @@ def _check_strength(strength, steps: int) -> None:
         )
 
 
+def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
+    """Host RAM a request takes on a CPU above the loaded pipeline, as measured for CogVideoX-nano (bigger models take more).
+
+    From the fit in ``media/benchmarks/cpu_memory.json`` (``scripts/bench_cpu_memory.py``);
+    ``None`` where that file is not shipped.
+
+    Example:
+        >>> from helpers.checks import cpu_memory_gib
+        >>> 5 < cpu_memory_gib(9, 480, 720) < 8
+        True
+    """
+    from .results import load_results
+
+    record = load_results("benchmarks/cpu_memory.json")
+    if record is None:
+        return None
+    fit = record["fit"]
+    return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / 1024**3
+
+
+def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
+    """On a CPU, refuse a request whose predicted memory exceeds the RAM available now (it would swap or be killed)."""
+    import psutil
+
+    if getattr(getattr(pipe, "device", None), "type", "cpu") != "cpu":
+        return
+    need = cpu_memory_gib(num_frames, height, width)
+    have = psutil.virtual_memory().available / 1024**3
+    if need is not None and need > have:
+        raise RequestError(
+            f"{num_frames} frames at {height}x{width} need at least about {need:.0f} GiB of RAM on a CPU (measured for "
+            f"CogVideoX-nano, media/benchmarks/cpu_memory.json); {have:.1f} GiB is available. Ask for fewer frames or "
+            "a smaller size (the model's own size fits), or close what else uses memory."
+        )
+
+
 def _check_finite_extras(extras: dict) -> None:
     """Refuse any other number in the request that is infinite or NaN (``fps``, ``eta``...)."""
     for name, value in extras.items():
@@ -347,6 +383,7 @@ def check_request(
         )
     _check_steps(pipe, num_inference_steps)
     _check_guidance(guidance_scale)
+    _check_host_memory(pipe, num_frames, height, width)
     if strength is not None:
         _check_strength(strength, num_inference_steps)
     _check_finite_extras(extras)

@@ -12,11 +12,26 @@ Example:
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 SCHEDULERS = ("DPM", "DDIM")
+
+
+class Stopped(Exception):
+    """A run stopped on request (the panel's Stop button) before it finished; nothing was saved.
+
+    Example:
+        >>> from helpers.explorer import Stopped
+        >>> str(Stopped(3, 25))
+        'stopped at step 3 of 25'
+    """
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"stopped at step {step} of {total}")
+        self.step, self.total = step, total
 
 
 @dataclass
@@ -69,6 +84,7 @@ class Run:
     path: object = None
     verdict: object = None
     notes: list[str] = field(default_factory=list)
+    decode_seconds: float | None = None  # from the last denoising step to the frames: the VAE decode
 
     def label(self) -> str:
         """A short caption for galleries and grids.
@@ -104,11 +120,14 @@ def set_scheduler(pipe, name: str) -> None:
         pipe.scheduler = cls.from_config(pipe.scheduler.config)
 
 
-def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | None = None, save: bool = True) -> Run:
+def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | None = None, save: bool = True,
+             stop: Callable[[], bool] | None = None, recipe: str | None = None) -> Run:
     """Generate one video from ``params``; ``on_step(step, total, seconds_left)`` after each denoising step.
 
     The request is checked first (:func:`helpers.check_request` raises or warns before any
-    compute); the video is saved with its sidecar unless ``save=False``.
+    compute); the video is saved with its sidecar (recording ``recipe``) unless ``save=False``.
+    When ``stop()`` turns true after a step, :class:`Stopped` is raised there: no decode, nothing
+    saved. ``run.video`` is kept as uint8 frames (4x smaller than the pipeline's float32).
 
     Example:
         >>> import helpers
@@ -116,8 +135,8 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
         >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
         model: ...
         >>> run = generate(pipe, Params(steps=3), save=False)
-        >>> run.video.shape
-        (9, 48, 72, 3)
+        >>> run.video.shape, run.video.dtype
+        ((9, 48, 72, 3), dtype('uint8'))
     """
     import torch
 
@@ -130,26 +149,42 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     notes = check_request(pipe, **{k: v for k, v in request.items() if k not in ("negative_prompt", "use_dynamic_cfg")})
     set_scheduler(pipe, params.scheduler)
     total, start = request["num_inference_steps"], time.perf_counter()
+    last_step = [start]
 
     def callback(pipeline, i, t, kwargs):
+        done, last_step[0] = i + 1, time.perf_counter()
         if on_step is not None:
-            done = i + 1
-            elapsed = time.perf_counter() - start
-            on_step(done, total, elapsed / done * (total - done))
+            on_step(done, total, (last_step[0] - start) / done * (total - done))
+        if stop is not None and stop():
+            pipeline._interrupt = True  # diffusers' own flag; raising also skips the decode of a half-made video
+            raise Stopped(done, total)
         return kwargs
 
-    with measure("explorer") as m:
-        video = pipe(**request, generator=torch.Generator(device="cpu").manual_seed(params.seed), output_type="np",
-                     callback_on_step_end=callback).frames[0]
-    run = Run(params, video, m.seconds, m.peak_vram_gib, notes=notes)
+    try:
+        with measure("explorer") as m:
+            video = pipe(**request, generator=torch.Generator(device="cpu").manual_seed(params.seed),
+                         output_type="np", callback_on_step_end=callback).frames[0]
+    except Stopped:
+        pipe.maybe_free_model_hooks()  # what the pipeline does at its end: offloaded models back to the CPU
+        raise
+    run = Run(params, video, m.seconds, m.peak_vram_gib, notes=notes, decode_seconds=time.perf_counter() - last_step[0])
     if _is_nano(pipe):
         from .nano import judge
 
         run.verdict = judge(video)
     if save:
         run.path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
-                              measurement=m, name="explorer")
+                              recipe=recipe, measurement=m, name="explorer")
+    run.video = _uint8(video)
     return run
+
+
+def _uint8(video):
+    import numpy as np
+
+    from .video import as_frames
+
+    return np.stack(as_frames(video))
 
 
 def _is_nano(pipe) -> bool:
@@ -230,10 +265,26 @@ def history_image(history: list[Run], frames: int = 4, height: int = 64):
     return grid_image([[run] for run in reversed(history)], frames, height)
 
 
+def failure_message(error: BaseException) -> str:
+    """One line for the panel's status: the kit's own messages (ValueError, RequestError, Stopped) as they are.
+
+    Example:
+        >>> from helpers.explorer import failure_message
+        >>> failure_message(ValueError("steps must be\\n at least 1"))
+        'steps must be at least 1'
+        >>> failure_message(RuntimeError("CUDA out of memory"))
+        'failed: RuntimeError: CUDA out of memory'
+    """
+    text = " ".join(str(error).split())
+    return text if isinstance(error, (ValueError, Stopped)) else f"failed: {type(error).__name__}: {text}"
+
+
 class Panel:
     """The explorer's ipywidgets panel; every button calls a function above (and works without a browser).
 
-    ``panel.widget`` is what to display; ``panel.on_generate()`` is what the Generate button does.
+    ``panel.widget`` is what to display. Generate runs :meth:`on_generate` in a background thread
+    (``background=False``: in the click itself), so the kernel can still take a Stop click;
+    :meth:`wait` waits for it. Failures, warnings and stops show in the status line and notes.
 
     Example:
         >>> import helpers
@@ -242,20 +293,19 @@ class Panel:
         model: ...
         >>> panel = Panel(pipe, recipe="all_on_gpu")
         >>> panel.steps.value = 2
-        >>> import contextlib, io
-        >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook the video prints as text
-        ...     run = panel.on_generate(save=False)
-        >>> len(panel.history), run.params.steps
-        (1, 2)
+        >>> run = panel.on_generate(save=False)
+        >>> len(panel.history), run.params.steps, panel.status.value[:7]
+        (1, 2, 'done in')
     """
 
-    def __init__(self, pipe, recipe: str = "", max_frames: int | None = None):
+    def __init__(self, pipe, recipe: str = "", max_frames: int | None = None, background: bool = True):
         import ipywidgets as w
 
         from .checks import model_defaults
 
         d = model_defaults(pipe)
-        self.pipe, self.history = pipe, []
+        self.pipe, self.history, self.recipe_name, self.background = pipe, [], recipe or None, background
+        self._stop_requested, self._worker, self._decode, self._frames_now = False, None, None, None
         longest = max_frames or max(49, d["num_frames"])
         self.prompt = w.Textarea(value=d["prompt"], description="prompt", layout=w.Layout(width="95%"))
         self.negative = w.Text(value="", description="negative", layout=w.Layout(width="95%"))
@@ -269,17 +319,19 @@ class Panel:
         self.scheduler = w.ToggleButtons(options=list(SCHEDULERS), description="sampler")
         self.recipe = w.Label(value=f"recipe: {recipe or 'as placed'}")
         self.go = w.Button(description="Generate", button_style="primary")
+        self.stop = w.Button(description="Stop", button_style="warning", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, description="steps")
-        self.status = w.Label()
+        self.status, self.notes = w.Label(), w.HTML()
         self.output, self.gallery = w.Output(), w.Output()
         self.random.on_click(self.on_random)
-        self.go.on_click(lambda _: self.on_generate())
+        self.go.on_click(self.on_click)
+        self.stop.on_click(self.on_stop)
         self.widget = w.VBox([
             self.prompt, self.negative,
             w.HBox([self.steps, self.guidance, self.dynamic_cfg]),
             w.HBox([self.frames, self.seed, self.random]),
             w.HBox([self.scheduler, self.recipe]),
-            w.HBox([self.go, self.progress, self.status]),
+            w.HBox([self.go, self.stop, self.progress, self.status]), self.notes,
             self.output, self.gallery,
         ])
 
@@ -296,33 +348,85 @@ class Panel:
         self.seed.value = random.randrange(2**31)
         return self.seed.value
 
+    def on_stop(self, _=None) -> None:
+        """What Stop does: the running generation stops after its current step, saving nothing."""
+        self._stop_requested = True
+        self.status.value = "stopping after this step..."
+
+    def on_click(self, _=None) -> None:
+        """What Generate does: :meth:`on_generate`, any failure shown in the status line (not the log console)."""
+        if self._worker is not None and self._worker.is_alive():
+            return
+        if not self.background:
+            return self._generate_reporting()
+        import threading
+
+        self._worker = threading.Thread(target=self._generate_reporting, daemon=True)
+        self._worker.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a Generate started in the background to finish."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _generate_reporting(self) -> None:
+        try:
+            self.on_generate()
+        except Exception as e:  # the panel is where its user looks: say it there in one line
+            self.status.value = failure_message(e)
+
     def _on_step(self, done: int, total: int, seconds_left: float) -> None:
         self.progress.max, self.progress.value = total, done
-        self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left"
+        if self._decode is not None and self._decode[0] == self._frames_now:  # the last run's decode, same frames
+            decode = f" + about {self._decode[1]:.0f} s decode"
+        else:
+            decode = " + decode"
+        self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left{decode}"
 
     def on_generate(self, save: bool = True) -> Run:
-        """Generate with the panel's values; show the video, its cost and the session's history."""
-        from IPython.display import clear_output, display
+        """Generate with the panel's values; show the video, its cost, warnings and the session's history.
 
-        from .video import show_video
+        Raises what :func:`generate` raises (:class:`Stopped` after a Stop); :meth:`on_click` shows it.
+        """
+        from .checks import RequestError
 
-        self.go.disabled = True
+        self._stop_requested, self.go.disabled, self.stop.disabled = False, True, False
+        self.status.value, self.notes.value, self.progress.value = "starting...", "", 0
         try:
-            run = generate(self.pipe, self.params(), on_step=self._on_step, save=save)
+            if not self.prompt.value.strip():
+                raise RequestError("The prompt box is empty: type what the video should show.")
+            params = self.params()
+            self._frames_now = params.frames
+            run = generate(self.pipe, params, on_step=self._on_step, save=save,
+                           stop=lambda: self._stop_requested, recipe=self.recipe_name)
         finally:
-            self.go.disabled = False
+            self.go.disabled, self.stop.disabled = False, True
+        self._decode = (params.frames, run.decode_seconds)
         self.history.append(run)
         vram = "" if run.peak_vram_gib is None else f", peak VRAM {run.peak_vram_gib:.1f} GiB"
-        self.status.value = f"done in {run.seconds:.1f} s{vram}" + (f", saved {run.path.name}" if run.path else "")
-        with self.output:
-            clear_output(wait=True)
-            show_video(run.video)
-            if run.verdict is not None:
-                print("judged:", run.verdict)
-        with self.gallery:
-            clear_output(wait=True)
-            display(history_image(self.history))
+        warned = f", {len(run.notes)} warning(s) below" if run.notes else ""
+        saved = f", saved {run.path.name}" if run.path else ""
+        self.status.value = f"done in {run.seconds:.1f} s{vram}{saved}{warned}"
+        self.notes.value = "<br>".join(f"warning: {html.escape(note)}" for note in run.notes)
+        self._show(run)
         return run
+
+    def _show(self, run: Run) -> None:
+        import io
+
+        from IPython.display import HTML, Image
+
+        from .video import frame_strip, video_html
+
+        png = io.BytesIO()
+        frame_strip(run.video).save(png, format="PNG")
+        self.output.outputs = ()  # set, not `with output:`, which needs the kernel's own thread
+        self.output.append_display_data(HTML(video_html(run.video)))
+        self.output.append_display_data(Image(data=png.getvalue()))
+        if run.verdict is not None:
+            self.output.append_stdout(f"judged: {run.verdict}\n")
+        self.gallery.outputs = ()
+        self.gallery.append_display_data(history_image(self.history))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -273,3 +273,11 @@ def test_the_kits_generators_refuse_a_bad_seed_before_anything_runs(monkeypatch)
     pipe = helpers.load_pipeline("nano")
     with pytest.raises(RequestError, match="must be a whole number"):
         generate(pipe, Params(seed="42"), save=False)
+
+
+def test_a_request_that_cannot_fit_a_cpus_ram_is_refused_before_compute():
+    pipe = helpers.load_pipeline("nano")
+    request = dict(helpers.model_defaults(pipe), height=4800, width=7200)
+    with pytest.raises(RequestError, match=r"need at least about \d+ GiB of RAM on a CPU .* is available"):
+        check_request(pipe, **request)
+    assert helpers.checks.cpu_memory_gib(9, 48, 72) < 0.2  # the model's own size fits
