@@ -2,7 +2,7 @@
 # Set up the kit; safe to run again (it skips what is already done).
 #
 # - Uses the active virtual or conda environment if there is one, else creates .venv here.
-# - Keeps an installed torch >= 2.4 (Colab's, conda's, a CUDA build you chose): never replaces it.
+# - Keeps an installed torch >= 2.6 (Colab's, conda's, a CUDA build you chose): never replaces it.
 #   Only when there is none does it install torch==$KIT_TORCH_VERSION (2.13.0 by default).
 # - Installs the kit itself (editable) with its test tools, at the tested versions of
 #   requirements-lock.txt in .venv (lower bounds only in an environment of your own).
@@ -22,7 +22,7 @@ else
   lock=(-c requirements-lock.txt)
 fi
 
-if "$py" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 4))' 2>/dev/null; then
+if "$py" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 6))' 2>/dev/null; then
   echo "setup: keeping the installed torch $("$py" -c 'import torch; print(torch.__version__)')" >&2
 else
   # A CPU-only Linux machine saves gigabytes with PyTorch's CPU-only build: install that
