@@ -179,7 +179,11 @@ def fit_image(image, height: int, width: int):
         except (UnidentifiedImageError, OSError) as e:
             raise InputError(f"{image} cannot be read as an image ({type(e).__name__}): use a PNG or JPEG.") from None
     elif isinstance(image, np.ndarray):
-        image = Image.fromarray(np.asarray(image * 255 if image.dtype.kind == "f" else image, dtype=np.uint8))
+        image = Image.fromarray(_array_as_uint8(image))
+    elif not isinstance(image, Image.Image):
+        raise InputError(f"an image must be a file path, a PIL image or an array, not {type(image).__name__}.")
+    if min(image.size) < 1:
+        raise InputError(f"the image is empty ({image.size[0]}x{image.size[1]}): give a picture.")
     image = image.convert("RGB")
     w, h = image.size
     scale = max(width / w, height / h)
@@ -188,6 +192,26 @@ def fit_image(image, height: int, width: int):
     left, top = (size[0] - width) // 2, (size[1] - height) // 2
     note = f"resized {w}x{h} to {size[0]}x{size[1]} and cropped to {width}x{height} (the model takes {width}x{height})"
     return resized.crop((left, top, left + width, top + height)), note
+
+
+def _array_as_uint8(image: np.ndarray) -> np.ndarray:
+    """An image array as uint8 pixels: floats must be finite and in [0, 1], integers in [0, 255]; H x W (x 1, 3 or 4)."""
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InputError(f"an image array must be height x width (x 1, 3 or 4 channels), not shape {image.shape}.")
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise InputError("the image array has NaN or infinite values: give finite pixels (floats in 0..1).")
+        if image.min() < 0 or image.max() > 1:
+            raise InputError(f"the image array's floats run from {image.min():g} to {image.max():g}: float pixels must "
+                             "be in 0..1 (or give uint8 pixels in 0..255).")
+        image = image * 255
+    elif image.dtype.kind in "iu":
+        if image.size and (image.min() < 0 or image.max() > 255):
+            raise InputError(f"the image array's integers run from {image.min()} to {image.max()}: give uint8 pixels in 0..255.")
+    else:
+        raise InputError(f"the image array holds {image.dtype}: give uint8 pixels in 0..255 or floats in 0..1.")
+    image = np.asarray(np.rint(image), dtype=np.uint8)
+    return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 
 def fit_video(video, num_frames: int, height: int, width: int):
