@@ -459,7 +459,7 @@ def refuse_full_size_on_cpu(source: str | os.PathLike, allow_cpu: bool = False) 
     fetched = "" if Path(source).is_dir() else " Nothing was downloaded."
     raise ModelLoadError(
         f"{source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
-        f"~40 GB of RAM and hours per clip.{fetched} Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
+        f"~40 GB of RAM in fp32 (counted from its 10.5 billion weights) and a very long time per clip.{fetched} Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
         "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
     )
 
