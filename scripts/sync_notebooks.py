@@ -116,7 +116,8 @@ def gpu_cost(bench: str | None) -> str:
 
         def say(r):
             how = f" + compiled ({r['compile_scope']})" if r["compiled"] else ""
-            return f"`{r['scheme']}`{how} {r['step_s']:.2f} s per step, {r['peak_vram_gib']:.1f} GiB peak VRAM"
+            derived = " (decode's peak derived)" if r.get("decode_peak_source") else ""
+            return f"`{r['scheme']}`{how} {r['step_s']:.2f} s per step, {r['peak_vram_gib']:.1f} GiB peak VRAM{derived}"
 
         return (
             f"CogVideoX-5b (49x480x720) on an {base['gpu'].replace('NVIDIA ', '')}, measured with its full-size "
