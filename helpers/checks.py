@@ -268,7 +268,7 @@ def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
 def _check_finite_extras(extras: dict) -> None:
     """Refuse any other number in the request that is infinite or NaN (``fps``, ``eta``...)."""
     for name, value in extras.items():
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
             raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
 
 

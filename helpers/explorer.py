@@ -138,11 +138,13 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
         >>> run.video.shape, run.video.dtype
         ((9, 48, 72, 3), dtype('uint8'))
     """
+    import numpy as np
     import torch
 
     from .checks import check_request, check_seed
     from .measure import measure
     from .saving import save_video
+    from .video import as_frames
 
     request = params.request(pipe)
     check_seed(params.seed)
@@ -175,16 +177,8 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     if save:
         run.path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
                               recipe=recipe, measurement=m, name="explorer")
-    run.video = _uint8(video)
+    run.video = np.stack(as_frames(video))
     return run
-
-
-def _uint8(video):
-    import numpy as np
-
-    from .video import as_frames
-
-    return np.stack(as_frames(video))
 
 
 def _is_nano(pipe) -> bool:

@@ -124,27 +124,20 @@ def check_name(name: str | None) -> None:
         )
 
 
-def _mp4_check(path: Path) -> None:
-    """Raise an OSError unless ``path``'s top-level mp4 boxes fill it exactly and include the data and the index.
+def _mp4_check(path: Path, frames: int) -> None:
+    """Raise an OSError unless ffmpeg reads all ``frames`` back from ``path``.
 
     ffmpeg writes the index (``moov``) last and, on a full disk, stops without any error reaching
     Python: its file is then empty or cut short.
     """
-    size, pos, seen = path.stat().st_size, 0, set()
-    with open(path, "rb") as f:
-        while pos + 8 <= size:
-            f.seek(pos)
-            head = f.read(16)
-            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
-            if length == 1 and len(head) == 16:  # a 64-bit size follows
-                length = int.from_bytes(head[8:16], "big")
-            elif length == 0:  # the box runs to the end of the file
-                length = size - pos
-            if length < 8:
-                break
-            seen.add(kind)
-            pos += length
-    if size == 0 or pos != size or not {b"mdat", b"moov"} <= seen:
+    import imageio_ffmpeg
+
+    size = path.stat().st_size
+    try:  # an empty file (or /dev/full) is not probed: ffmpeg would read it forever
+        complete = size > 0 and imageio_ffmpeg.count_frames_and_secs(str(path))[0] == frames
+    except (RuntimeError, OSError):
+        complete = False
+    if not complete:
         raise OSError(errno.EIO, f"ffmpeg left an incomplete mp4 of {size} bytes, as it does when the disk is full")
 
 
@@ -243,7 +236,7 @@ def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Pat
     tmp = work / "video.mp4"
     try:
         write_mp4(frames, tmp, fps=fps)
-        _mp4_check(tmp)
+        _mp4_check(tmp, len(frames))
         for n in range(1, 100_000):
             path = folder / f"{stem}-{n:03d}.mp4"
             if path.exists() or path.with_suffix(".json").exists():

@@ -195,6 +195,14 @@ def test_a_positive_step_override_is_used(nano_pipe, monkeypatch):
     assert helpers.model_defaults(nano_pipe)["num_inference_steps"] == 3
 
 
+def refused(main, argv, capsys) -> str:
+    """What a command line printed when it refused ``argv`` (exit code 2, argparse's way)."""
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    return capsys.readouterr().err
+
+
 # 6. The planner's command line.
 
 @pytest.mark.parametrize("argv, message", [
@@ -210,10 +218,7 @@ def test_a_positive_step_override_is_used(nano_pipe, monkeypatch):
     (["--compute-capability", "7"], r"--compute-capability '7': must look like 7.5"),
 ])
 def test_planner_command_line_refuses_bad_numbers(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit:
-        planner.main(argv)
-    assert exit.value.code == 2
-    err = capsys.readouterr().err
+    err = refused(planner.main, argv, capsys)
     assert err.startswith("usage: python -m helpers.planner")
     assert re.search(message, err), err
 
@@ -235,10 +240,7 @@ def test_planner_command_line_accepts_a_t4(capsys):
     (["--guidance", "0.5"], r"--guidance 0.5: must be a finite number of at least 1 \(1 turns guidance off; 6 is"),
 ])
 def test_nano_evaluate_refuses_bad_numbers(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit:
-        nano.main(["evaluate", *argv])
-    assert exit.value.code == 2
-    err = capsys.readouterr().err
+    err = refused(nano.main, ["evaluate", *argv], capsys)
     assert err.startswith("usage: python -m helpers.nano evaluate")
     assert re.search(message, err), err
 
