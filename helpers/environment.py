@@ -127,7 +127,10 @@ def _shape_cuda(torch, profile: Profile) -> str:
 
     real = torch.cuda.get_device_properties(0)
     free, total = torch.cuda.mem_get_info(0)
-    context = total - free - torch.cuda.memory_reserved(0)  # the driver's share, outside PyTorch's allocator
+    # The driver's share, outside PyTorch's allocator. Where other processes share the card (the rehearsal
+    # runs several profiles on one GPU), it cannot be told from theirs: the caller measures it alone and says it.
+    shared = os.environ.get("COGVIDEOX_CUDA_CONTEXT_GIB")
+    context = int(float(shared) * GIB) if shared else total - free - torch.cuda.memory_reserved(0)
     cap = int(profile.vram_gib * GIB)
     torch.cuda.set_per_process_memory_fraction(max(cap - context, 0) / total, 0)
     label = f"{profile.label}, emulated on {real.name}"

@@ -7,13 +7,14 @@ Builds CogVideoX-5b and CogVideoX-5b-I2V with RANDOM weights in the hub layout o
 - ``workshop``: ``COGVIDEOX_WORKSHOP=1`` (5b: 17 frames x 25 steps);
 - ``fewsteps``: the notebooks' own full-size requests (49x480x720) with ``COGVIDEOX_STEPS`` steps:
   peak memory depends on frames and size, not on steps, so this shows full mode's memory in a
-  fraction of its time.
+  fraction of its time;
+- ``full``: the notebooks as they are (49x480x720, 50 steps), to confirm ``fewsteps``' peaks.
 
 Each notebook runs alone, as Colab opens it: fresh outputs and cache folders (kit, compile), removed after. One row per
 notebook x profile x mode goes into the results file (kept and updated: run a profile at a time):
-status and first error, skipped sections with their reasons, seconds, peak VRAM (the whole
-card's use, sampled with NVML) and peak host RAM (the kernel's resident memory, sampled), the
-recipe and dtype chosen, the GPU and library versions. The executed notebooks' text outputs
+status and first error, skipped sections with their reasons, seconds, peak VRAM (PyTorch's peak
+reserved memory in the kernel, over every reset the notebook makes: what a profile's cap limits)
+and peak host RAM (the kernel's resident memory, sampled), the recipe and dtype chosen, the GPU and library versions. The executed notebooks' text outputs
 (no images or videos) go beside it.
 
     python scripts/gpu_rehearsal.py --profile real --mode fewsteps
@@ -21,9 +22,11 @@ recipe and dtype chosen, the GPU and library versions. The executed notebooks' t
     python scripts/gpu_rehearsal.py --profile 24gb t4 --mode workshop fewsteps --gpus 0,1 --resume --deadline 540
     python scripts/gpu_rehearsal.py --table   # the README table from media/gpu_rehearsal.json
 
-With several GPUs (``--gpus``), each notebook x profile x mode runs in its own process on the
-next free GPU (one notebook per GPU at a time, so each row's memory and seconds are its own);
-``--resume`` skips what already has an ``ok`` row for the notebook's current version.
+Each notebook x profile x mode runs in its own process. Runs under a capped profile (``t4``,
+``24gb``) share a GPU while their VRAM caps fit on the card and their host RAM limits in the
+machine's memory (each row's memory is still its own; its seconds are then longer than alone, and
+the row says ``shared_gpu``); a ``real`` run has its GPU alone. ``--gpus 0,1`` spreads the runs over
+several GPUs; ``--resume`` skips what already has an ``ok`` row for the notebook's current version.
 """
 
 from __future__ import annotations
@@ -43,8 +46,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "media" / "gpu_rehearsal.json"
 PROFILES = ("real", "24gb", "t4")
-MODES = ("workshop", "fewsteps")
+MODES = ("workshop", "fewsteps", "full")
 GIB = 1024**3
+
+#: Run in the notebook's kernel before its first cell: PyTorch's peak reserved GPU memory, kept over
+#: every ``reset_peak_memory_stats`` the notebook makes, written to a file every half second (so
+#: that a kernel ended by the host-RAM watchdog still leaves it).
+PRELUDE = """
+import os as _os, threading as _threading, torch as _torch
+_rehearsal_peak = [0]
+def _rehearsal_reset(device=None, _reset=_torch.cuda.reset_peak_memory_stats):
+    _rehearsal_peak[0] = max(_rehearsal_peak[0], _torch.cuda.max_memory_reserved())
+    return _reset(device)
+_torch.cuda.reset_peak_memory_stats = _torch.cuda.memory.reset_peak_memory_stats = _rehearsal_reset
+def _rehearsal_write(path=_os.environ.get("REHEARSAL_VRAM_FILE")):
+    while path:
+        if _torch.cuda.is_initialized():
+            with open(path + ".tmp", "w") as f:
+                f.write(str(max(_rehearsal_peak[0], _torch.cuda.max_memory_reserved())))
+            _os.replace(path + ".tmp", path)
+        _threading.Event().wait(0.5)
+_threading.Thread(target=_rehearsal_write, daemon=True).start()
+"""
 
 #: Run in the notebook's kernel after its last cell (or its failure): what the notebook chose.
 PROBE = """
@@ -79,28 +102,19 @@ def gpu_index() -> int:
 
 
 class Sampler:
-    """Peak GPU memory in use on the card (NVML) and peak resident memory of this process's children."""
+    """Peak resident memory of this process's children (the notebook's kernel), sampled."""
 
     def __init__(self, interval: float = 0.1) -> None:
         import psutil
 
-        try:  # nvidia-ml-py; absent on a CPU-only machine, where only host RAM is sampled
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._nvml, self._gpu = pynvml, pynvml.nvmlDeviceGetHandleByIndex(gpu_index())
-        except Exception:
-            self._nvml = self._gpu = None
         self._me, self._interval = psutil.Process(), interval
-        self.vram = self.rss = 0
+        self.rss = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(self._interval):
-            if self._nvml:
-                self.vram = max(self.vram, self._nvml.nvmlDeviceGetMemoryInfo(self._gpu).used)
             rss = 0
             for child in self._me.children(recursive=True):
                 try:
@@ -109,19 +123,19 @@ class Sampler:
                     pass
             self.rss = max(self.rss, rss)
 
-    @staticmethod
-    def gpu_name() -> str:
-        """The GPU's name, read with NVML (no CUDA context in this process)."""
-        import pynvml
-
-        pynvml.nvmlInit()
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(gpu_index()))
-        return name.decode() if isinstance(name, bytes) else name
-
-    def stop(self) -> tuple[float, float]:
+    def stop(self) -> float:
         self._done.set()
         self._thread.join()
-        return round(self.vram / GIB, 2), round(self.rss / GIB, 2)
+        return round(self.rss / GIB, 2)
+
+
+def gpu_name() -> str:
+    """The GPU's name, read with NVML (no CUDA context in this process)."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(gpu_index()))
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def outputs_text(nb) -> str:
@@ -158,7 +172,8 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
 
     nb = nbformat.read(path, as_version=4)
     saved = dict(os.environ)
-    os.environ.update(env)
+    vram_file = Path(tempfile.mkdtemp(prefix="rehearsal-vram-")) / "peak"
+    os.environ.update(env, REHEARSAL_VRAM_FILE=str(vram_file))
     client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
     sampler, start, status, error, probe = Sampler(), time.perf_counter(), "ok", None, {}
     stopped = threading.Event()
@@ -184,6 +199,9 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
                 timer = threading.Timer(max(time_left, 1), stop)
                 timer.daemon = True  # a finished notebook's process must not wait for it
                 timer.start()
+            nb.cells.insert(0, nbformat.v4.new_code_cell(PRELUDE))
+            client.execute_cell(nb.cells[0], 0)
+            nb.cells.pop(0)
             for index, cell in enumerate(nb.cells):
                 try:
                     client.execute_cell(cell, index)
@@ -216,7 +234,9 @@ def run_notebook(path: Path, env: dict[str, str], timeout: int, time_left: float
         os.environ.clear()
         os.environ.update(saved)
     seconds = round(time.perf_counter() - start, 1)
-    vram, rss = sampler.stop()
+    rss = sampler.stop()
+    vram = round(int(vram_file.read_text()) / GIB, 2) if vram_file.exists() else None
+    shutil.rmtree(vram_file.parent, ignore_errors=True)
     text = outputs_text(nb)
     if status == "kernel died":
         killed = [line for line in text.splitlines() if "host RAM" in line and "dies here" in line]
@@ -242,7 +262,9 @@ def load_results(path: Path) -> dict:
                  "profile's VRAM, its compute capability and attention kernels, host RAM watched and the kernel "
                  "ended past the profile's limit, as Colab does; the speed is the real GPU's) and a mode "
                  "(workshop: COGVIDEOX_WORKSHOP=1; fewsteps: the notebooks' full-size requests with COGVIDEOX_STEPS "
-                 "steps). peak_vram_gib: the card's memory in use (NVML); peak_host_rss_gib: the kernel's."),
+                 "steps). peak_vram_gib: PyTorch's peak reserved GPU memory in the kernel, over every reset (the card "
+                 "adds the CUDA context, about 0.5 GiB); peak_host_rss_gib: the kernel's resident memory. "
+                 "shared_gpu: the run shared its GPU with other capped runs (its seconds are longer than alone)."),
         "rows": [],
     }
 
@@ -270,17 +292,20 @@ def table(record: dict) -> str:
         if r["status"] != "ok":
             return f"**{r['status']}**{older}"
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
-        return f"ok{skipped}: {r['seconds']:.0f} s, {r['peak_vram_gib']:.1f} / {r['peak_host_rss_gib']:.1f} GiB{older}"
+        vram = "-" if r.get("peak_vram_gib") is None else f"{r['peak_vram_gib']:.1f}"
+        shared = "†" if r.get("shared_gpu") else ""
+        return f"ok{skipped}: {r['seconds']:.0f} s{shared}, {vram} / {r['peak_host_rss_gib']:.1f} GiB{older}"
 
     head = "| notebook | " + " | ".join(f"{p} · {m}" for p, m in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
     for name in notebooks:
         found = {(r["profile"], r["mode"]): r for r in rows if r["notebook"] == name}
         lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cell(found.get(c)) for c in columns) + " |")
-    return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (whole card) / peak "
-            "host RAM (kernel). real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
+    return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
+            "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
+            "GPU with other capped runs, so its seconds are longer than alone. real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
             "12.7 GiB RAM, cc 7.5 (T4 attention kernels). workshop: 17 frames x 25 steps; fewsteps: the full request "
-            "(49x480x720) with few steps.\n\n" + "\n".join(lines))
+            "(49x480x720) with few steps; full: the full request with its own steps (50).\n\n" + "\n".join(lines))
 
 
 def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[str], resume: bool) -> list[tuple]:
@@ -306,48 +331,100 @@ def merge(record: dict, rows: list[dict]) -> None:
     record["rows"] = [r for r in record["rows"] if (r["notebook"], r["profile"], r["mode"]) not in keys] + rows
 
 
-def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, record: dict) -> int:
-    """Run each job in its own process (this script, one notebook) on the next free GPU; merge its row."""
+def needs(profile: str) -> tuple[float, float] | None:
+    """The most VRAM and host RAM (GiB) a run under ``profile`` can hold (its caps), or ``None`` for
+    ``real``, which needs its GPU alone."""
+    sys.path.insert(0, str(ROOT))
+    from helpers.environment import PROFILES as CAPS
+
+    return None if profile == "real" else (CAPS[profile].vram_gib, CAPS[profile].host_ram_gib)
+
+
+def place(profile: str, running: dict[str, list[str]], card_gib: float, ram_gib: float) -> str | None:
+    """The GPU on which a run under ``profile`` can start now, given the profiles ``running`` on each
+    GPU, or ``None``. A ``real`` run needs an idle GPU; capped runs share one while their VRAM caps
+    fit in ``card_gib`` and every run's host RAM limit in ``ram_gib``.
+
+    Example:
+        >>> place("t4", {"0": ["24gb"], "1": ["real"]}, card_gib=130, ram_gib=100)
+        '0'
+        >>> place("real", {"0": ["24gb"]}, card_gib=130, ram_gib=100) is None
+        True
+    """
+    need = needs(profile)
+    held_ram = sum((needs(p) or (0, 0))[1] for on in running.values() for p in on)
+    for gpu, on in running.items():
+        if need is None:
+            if not on:
+                return gpu
+            continue
+        if "real" in on or held_ram + need[1] > ram_gib:
+            continue
+        if sum(needs(p)[0] for p in on) + need[0] <= card_gib:
+            return gpu
+    return None
+
+
+def cuda_context_gib() -> float:
+    """The CUDA context's share of a GPU (outside PyTorch's allocator), measured in a child process
+    on an idle GPU: a capped run sharing the card cannot tell it from the others' use."""
     import subprocess
 
+    code = ("import torch; torch.zeros(1, device='cuda'); free, total = torch.cuda.mem_get_info(); "
+            "print((total - free - torch.cuda.memory_reserved()) / 2**30)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, record: dict) -> int:
+    """Run each job in its own process (this script, one notebook) where :func:`place` puts it; merge its row.
+    Jobs start in order, none overtaking a ``real`` run that waits for an idle GPU."""
+    import subprocess
+
+    import psutil
+    import pynvml
+
+    pynvml.nvmlInit()
+    card_gib = min(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(int(g))).total for g in gpus) / GIB
+    card_gib -= 6  # the capped runs' CUDA contexts and compile workers
+    ram_gib = psutil.virtual_memory().total / GIB - 20  # this script, the page cache of the model files
+    context = f"{cuda_context_gib():.3f}"
     began, failed = time.perf_counter(), 0
-    running: dict[str, tuple] = {}
+    running: dict[str, list] = {gpu: [] for gpu in gpus}  # [process, part file, profile, shared flag]
     queue = list(jobs)
     parts = Path(tempfile.mkdtemp(prefix="rehearsal-parts-"))
-    while queue or running:
-        for gpu in gpus:
-            left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
-            if gpu in running or not queue:
-                continue
-            if left is not None and left < 30:
-                for profile, mode, path, _ in queue:
-                    print(f"{path.name} [{profile} / {mode}]: not started, the run's --deadline is reached", flush=True)
-                queue = []
+    while queue or any(running.values()):
+        left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)
+        if queue and left is not None and left < 30:
+            for profile, mode, path, _ in queue:
+                print(f"{path.name} [{profile} / {mode}]: not started, the run's --deadline is reached", flush=True)
+            queue = []
+        for job in [j for j in queue if left is not None and j[3] is not None and j[3] * 1.1 > left]:
+            print(f"{job[2].name} [{job[0]} / {job[1]}]: left for the next run (it took {job[3]:.0f} s, "
+                  f"{left:.0f} s are left)", flush=True)  # the next run starts it
+            queue.remove(job)
+        while queue:
+            profile, mode, path, _ = queue[0]
+            gpu = place(profile, {g: [r[2] for r in on] for g, on in running.items()}, card_gib, ram_gib)
+            if gpu is None:
                 break
-            fitting = [job for job in queue if left is None or job[3] is None or job[3] * 1.1 < left]
-            if not fitting:  # what is left took longer last time than this run has: the next run starts it
-                for profile, mode, path, seconds in queue:
-                    print(f"{path.name} [{profile} / {mode}]: left for the next run (it took {seconds:.0f} s, "
-                          f"{left:.0f} s are left)", flush=True)
-                queue = []
-                break
-            queue.remove(fitting[0])
-            profile, mode, path, _ = fitting[0]
+            queue.pop(0)
             part = parts / f"{profile}-{mode}-{path.stem}.json"
             command = [sys.executable, __file__, path.stem, "--profile", profile, "--mode", mode, "--steps", str(args.steps),
                        "--models", str(args.models), "--results", str(part), "--texts", str(args.texts),
                        "--timeout", str(args.timeout)] + (["--deadline", f"{left:.0f}"] if left is not None else [])
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID")
-            running[gpu] = (subprocess.Popen(command, env=env), part)
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID", COGVIDEOX_CUDA_CONTEXT_GIB=context)
+            shared = bool(running[gpu])
+            for other in running[gpu]:
+                other[3] = True
+            running[gpu].append([subprocess.Popen(command, env=env), part, profile, shared])
         time.sleep(1)
-        for gpu, (process, part) in list(running.items()):
-            if process.poll() is None:
-                continue
-            del running[gpu]
-            rows = load_results(part)["rows"]
-            failed += process.returncode != 0 or not rows
-            merge(record, rows)
-            save_results(args.results, record)
+        for gpu, on in running.items():
+            for run in [r for r in on if r[0].poll() is not None]:
+                on.remove(run)
+                rows = [dict(row, shared_gpu=run[3]) for row in load_results(run[1])["rows"]]
+                failed += run[0].returncode != 0 or not rows
+                merge(record, rows)
+                save_results(args.results, record)
     return 1 if failed else 0
 
 
@@ -357,8 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", nargs="+", choices=PROFILES, default=["real"])
     parser.add_argument("--mode", nargs="+", choices=MODES, default=["fewsteps"])
     parser.add_argument("--steps", type=int, default=2, help="steps in fewsteps mode")
-    parser.add_argument("--gpus", help="comma-separated GPU indices to share the runs between (one notebook per GPU "
-                        "at a time), e.g. 0,1")
+    parser.add_argument("--gpus", help="comma-separated GPU indices to share the runs between, e.g. 0,1")
     parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current version")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "cogvideox-rehearsal-models")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -390,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = pending(record, chosen, args.profile, args.mode, args.resume)
     if args.gpus or len(args.profile) * len(args.mode) > 1:
         return schedule(jobs, (args.gpus or os.environ.get("CUDA_VISIBLE_DEVICES", "0")).split(","), args, record)
-    gpu = Sampler.gpu_name()
+    gpu = gpu_name()
     failed, began = 0, time.perf_counter()
     for profile, mode, path, _ in jobs:
         left = None if args.deadline is None else args.deadline - (time.perf_counter() - began)

@@ -55,6 +55,19 @@ def test_the_readme_table_has_a_column_per_profile_and_mode_run():
     assert "| notebook | t4 · workshop |" in text
     assert "| `01_basic_inference` | ok, 1 skipped: 40 s, 14.1 / 9.0 GiB |" in text
     assert "| `02_memory_optimizations` | **kernel died** |" in text
+    shared = dict(row, shared_gpu=True, peak_vram_gib=None, skipped=[])
+    assert "| `01_basic_inference` | ok: 40 s†, - / 9.0 GiB |" in rehearsal.table({"rows": [shared]})
+
+
+def test_capped_runs_share_a_gpu_while_their_caps_fit_and_a_real_run_has_its_gpu_alone():
+    place = rehearsal.place
+    assert place("t4", {"0": ["24gb", "24gb", "t4"]}, card_gib=133, ram_gib=108) == "0"  # 63 + 15 GiB VRAM
+    assert place("24gb", {"0": ["24gb"] * 3, "1": []}, card_gib=133, ram_gib=200) == "0"
+    assert place("24gb", {"0": ["24gb"] * 3, "1": []}, card_gib=133, ram_gib=108) is None  # 4 x 32 GiB host RAM
+    assert place("t4", {"0": ["24gb"] * 5}, card_gib=133, ram_gib=500) is None  # 120 + 15 GiB > 133
+    assert place("t4", {"0": ["real"], "1": ["t4"]}, card_gib=133, ram_gib=108) == "1"
+    assert place("real", {"0": ["t4"], "1": []}, card_gib=133, ram_gib=108) == "1"
+    assert place("real", {"0": ["t4"]}, card_gib=133, ram_gib=108) is None
 
 
 def test_the_committed_results_are_the_scripts_rows():
@@ -148,3 +161,47 @@ def test_the_t4_attention_chart_is_drawn_from_the_results_on_any_machine(tmp_pat
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "t4_attention.png").stat().st_size > 10_000
+
+
+def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared(tmp_path, monkeypatch):
+    import argparse
+    import subprocess
+    import types
+
+    card = types.SimpleNamespace(total=140 * 1024**3)
+    monkeypatch.setitem(sys.modules, "pynvml", types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetMemoryInfo=lambda h: card))
+    monkeypatch.setattr(rehearsal, "cuda_context_gib", lambda: 0.5)
+    monkeypatch.setattr(__import__("psutil"), "virtual_memory", lambda: types.SimpleNamespace(total=128 * 1024**3))
+    started = []
+
+    class Run:  # a child that writes its row and ends after a moment
+        def __init__(self, command, env):
+            at = command.index
+            self.part, self.profile = Path(command[at("--results") + 1]), command[at("--profile") + 1]
+            started.append((self.profile, env["COGVIDEOX_CUDA_CONTEXT_GIB"], [p for p, _ in running()]))
+            self.returncode, self.polls = 0, 0
+
+        def poll(self):
+            self.polls += 1
+            if self.polls < 2:
+                return None
+            self.part.write_text(json.dumps({"rows": [dict(notebook=f"{self.profile}.ipynb", profile=self.profile,
+                                                           mode="fewsteps", status="ok", seconds=1)]}))
+            return 0
+
+    live = []
+    running = lambda: [(r.profile, r) for r in live if r.polls < 2]
+    monkeypatch.setattr(subprocess, "Popen", lambda command, env: live.append(Run(command, env)) or live[-1])
+    nb = ROOT / "notebooks" / "00_setup.ipynb"
+    jobs = [("real", "fewsteps", nb, None), ("t4", "fewsteps", nb, None), ("24gb", "fewsteps", nb, None),
+            ("real", "workshop", nb, None)]
+    args = argparse.Namespace(deadline=None, steps=2, models=tmp_path, texts=tmp_path, timeout=60,
+                              results=tmp_path / "results.json")
+    record = {"rows": []}
+    assert rehearsal.schedule(jobs, ["0"], args, record) == 0
+    assert started[0] == ("real", "0.500", [])  # alone
+    assert started[1][0] == "t4" and started[1][2] == [] and started[2] == ("24gb", "0.500", ["t4"])  # side by side
+    assert started[3] == ("real", "0.500", [])  # waited for the card to be idle
+    shared = {r["profile"]: r["shared_gpu"] for r in json.loads(args.results.read_text())["rows"]}
+    assert shared == {"real": False, "t4": True, "24gb": True}
