@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "media" / "gpu_rehearsal.json"
 PROFILES = ("real", "24gb", "t4")
 MODES = ("workshop", "fewsteps", "full")
+#: Capped runs one GPU holds at once: more only queue for its compute and the machine's CPU cores.
+MAX_SHARED = 4
 GIB = 1024**3
 
 #: Run in the notebook's kernel before its first cell: PyTorch's peak reserved GPU memory, kept over
@@ -342,8 +344,8 @@ def needs(profile: str) -> tuple[float, float] | None:
 
 def place(profile: str, running: dict[str, list[str]], card_gib: float, ram_gib: float) -> str | None:
     """The GPU on which a run under ``profile`` can start now, given the profiles ``running`` on each
-    GPU, or ``None``. A ``real`` run needs an idle GPU; capped runs share one while their VRAM caps
-    fit in ``card_gib`` and every run's host RAM limit in ``ram_gib``.
+    GPU, or ``None``. A ``real`` run needs an idle GPU; up to ``MAX_SHARED`` capped runs share one
+    while their VRAM caps fit in ``card_gib`` and every run's host RAM limit in ``ram_gib``.
 
     Example:
         >>> place("t4", {"0": ["24gb"], "1": ["real"]}, card_gib=130, ram_gib=100)
@@ -358,7 +360,7 @@ def place(profile: str, running: dict[str, list[str]], card_gib: float, ram_gib:
             if not on:
                 return gpu
             continue
-        if "real" in on or held_ram + need[1] > ram_gib:
+        if "real" in on or len(on) >= MAX_SHARED or held_ram + need[1] > ram_gib:
             continue
         if sum(needs(p)[0] for p in on) + need[0] <= card_gib:
             return gpu

@@ -64,7 +64,8 @@ def test_capped_runs_share_a_gpu_while_their_caps_fit_and_a_real_run_has_its_gpu
     assert place("t4", {"0": ["24gb", "24gb", "t4"]}, card_gib=133, ram_gib=108) == "0"  # 63 + 15 GiB VRAM
     assert place("24gb", {"0": ["24gb"] * 3, "1": []}, card_gib=133, ram_gib=200) == "0"
     assert place("24gb", {"0": ["24gb"] * 3, "1": []}, card_gib=133, ram_gib=108) is None  # 4 x 32 GiB host RAM
-    assert place("t4", {"0": ["24gb"] * 5}, card_gib=133, ram_gib=500) is None  # 120 + 15 GiB > 133
+    assert place("t4", {"0": ["24gb"] * 2 + ["t4"] * 2}, card_gib=133, ram_gib=500) is None  # four at most
+    assert place("24gb", {"0": ["24gb"] * 3}, card_gib=90, ram_gib=500) is None  # 72 + 24 GiB > 90
     assert place("t4", {"0": ["real"], "1": ["t4"]}, card_gib=133, ram_gib=108) == "1"
     assert place("real", {"0": ["t4"], "1": []}, card_gib=133, ram_gib=108) == "1"
     assert place("real", {"0": ["t4"]}, card_gib=133, ram_gib=108) is None
