@@ -185,8 +185,8 @@ def check_frames(video) -> list[str]:
     if nan:
         problems.append(
             f"{nan} of {frames} frames contain NaN pixels: the model overflowed. Typically fp16 on CogVideoX-5b "
-            "(it was trained in bf16): load it with torch_dtype=torch.bfloat16, or torch.float32 on a GPU without "
-            "bf16 such as the T4 (helpers.load_pipeline picks this for you)."
+            "(it was trained in bf16): load it with dtype=torch.bfloat16, also on a T4, where the kit computes "
+            "attention in fp32 (helpers.load_pipeline does both for you)."
         )
     clean = np.nan_to_num(video, nan=0.0)
     black = int((clean.reshape(frames, -1).max(axis=1) < 0.02).sum())

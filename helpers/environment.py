@@ -92,7 +92,8 @@ def apply_emulation() -> str | None:
     - caps PyTorch's allocator so that the card holds the profile's VRAM, CUDA context included
       (``torch.cuda.set_per_process_memory_fraction``), and reports that total;
     - reports the profile's name and compute capability to every check (bf16 and fp8 support,
-      ``torch.cuda.get_device_capability``, ``get_device_properties``, ``mem_get_info``);
+      ``torch.cuda.get_device_capability``, ``get_device_properties``, ``mem_get_info``), except to
+      torch.compile and Triton, which build kernels for the real chip;
     - limits ``F.scaled_dot_product_attention`` to the kernels that chip has (a T4 computes bf16
       attention with the math kernel, which holds the whole score matrix);
     - ends the process when its resident host memory passes the profile's host RAM, as Colab ends
@@ -138,9 +139,11 @@ def _shape_cuda(torch, profile: Profile) -> str:
     shown.name, shown.total_memory = label, cap
     shown.major, shown.minor = profile.compute_capability
     bf16 = profile.compute_capability >= (8, 0)
-    torch.cuda.get_device_properties = lambda device=None: shown
-    torch.cuda.get_device_capability = lambda device=None: profile.compute_capability
-    torch.cuda.get_device_name = lambda device=None: label
+    cuda = torch.cuda
+    cuda.get_device_properties = shown_to_all_but_compiler(cuda.get_device_properties, lambda device=None: shown)
+    cuda.get_device_capability = shown_to_all_but_compiler(cuda.get_device_capability,
+                                                           lambda device=None: profile.compute_capability)
+    cuda.get_device_name = shown_to_all_but_compiler(cuda.get_device_name, lambda device=None: label)
     torch.cuda.is_bf16_supported = lambda including_emulation=True: bf16 or including_emulation
     torch.cuda.mem_get_info = lambda device=None: (max(cap - context - torch.cuda.memory_reserved(0), 0), cap)
 
@@ -157,6 +160,33 @@ def _shape_cuda(torch, profile: Profile) -> str:
     return (f"emulating {profile.label}: {profile.vram_gib:g} GiB VRAM, {profile.host_ram_gib:g} GiB host RAM, "
             f"compute capability {'.'.join(map(str, profile.compute_capability))}, bf16 attention kernels "
             f"{'/'.join(profile.bf16_attention).lower()} (speed is the real GPU's)")
+
+
+#: Modules that build GPU kernels for the chip they run on: they must see the real one.
+COMPILER_MODULES = ("torch._inductor", "torch._dynamo", "torch.utils._triton", "triton")
+
+
+def shown_to_all_but_compiler(real, emulated):
+    """``emulated`` for every caller except torch.compile's and Triton's code, which gets ``real``:
+    they build kernels for the chip that runs them (kernels built for an emulated T4 or RTX 4090
+    do not load on an H200: "no kernel image is available for execution on the device").
+
+    Example:
+        >>> from helpers.environment import shown_to_all_but_compiler
+        >>> capability = shown_to_all_but_compiler(lambda: (9, 0), lambda: (7, 5))
+        >>> capability()
+        (7, 5)
+        >>> eval("capability()", {"__name__": "torch._inductor.utils", "capability": capability})
+        (9, 0)
+    """
+    import functools
+
+    @functools.wraps(real)
+    def shown(*args, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        return (real if caller.startswith(COMPILER_MODULES) else emulated)(*args, **kwargs)
+
+    return shown
 
 
 def _watch_host_ram(limit_gib: float, interval: float = 0.05) -> None:

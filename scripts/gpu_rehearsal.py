@@ -76,7 +76,11 @@ PROBE = """
 import json as _json, sys as _sys
 _pipe = next((globals()[n] for n in ("pipe", "image_pipe", "video_pipe") if hasattr(globals().get(n), "transformer")), None)
 _rec = globals().get("recipe") if isinstance(globals().get("recipe"), str) else None
-print("REHEARSAL-PROBE " + _json.dumps({"recipe": _rec, "dtype": str(getattr(_pipe, "dtype", None)) if _pipe is not None else None}))
+_dtype = getattr(_pipe, "dtype", None)
+if _pipe is not None and getattr(_pipe.transformer, "device", None) is not None and _pipe.transformer.device.type == "meta":
+    from helpers.loading import default_dtype as _default  # low_ram_staged: weights load when generating
+    _dtype = _default()
+print("REHEARSAL-PROBE " + _json.dumps({"recipe": _rec, "dtype": str(_dtype) if _dtype is not None else None}))
 """
 
 
