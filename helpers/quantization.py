@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,68 @@ def benchmark_results() -> dict | None:
     from .planner import benchmark_results as committed
 
     return committed("quantization.json")
+
+
+@dataclass
+class BeforeAfter:
+    """What a quantization notebook compares on this machine: the model's folder, the request and
+    the one memory recipe every run (unquantized and quantized) uses."""
+
+    folder: Path
+    request: dict
+    recipe: str
+    five_b: bool
+    is_nano: bool
+
+    @property
+    def size(self) -> dict:
+        """The request's frames, size and guidance: what :mod:`helpers.planner` predicts memory for."""
+        return {k: self.request[k] for k in ("num_frames", "height", "width", "guidance_scale")}
+
+
+def before_after_setup(model=None, steps: int | None = None, report=None) -> BeforeAfter:
+    """Choose the model, request and memory recipe of a quantization before/after, loading no weights.
+
+    CogVideoX-5b gets the first recipe :func:`helpers.planner.fits_here` predicts to fit this GPU and
+    host RAM with it unquantized (the biggest of the runs): everything on the GPU with the VAE tiled,
+    else model CPU offload with the VAE tiled. Where neither fits (a T4: offload needs more host RAM
+    than its 12.7 GiB, and the weights alone fill its GPU), it prints what each would need and
+    CogVideoX-nano takes the 5b's place, so that every call of the lesson still runs. The kit's models
+    run everything on the device there is.
+
+    Example:
+        >>> from helpers.quantization import before_after_setup
+        >>> setup = before_after_setup("nano", steps=2)  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        the before/after recipe: everything on the CPU
+        >>> setup.recipe, setup.is_nano, setup.request["num_inference_steps"]
+        ('all_on_gpu', True, 2)
+    """
+    import torch
+
+    from .checks import model_defaults
+    from .environment import environment_report
+    from .loading import choose_model
+    from .low_ram import config_only_pipeline
+    from .planner import fits_here
+
+    report = report or environment_report()
+    cuda = torch.cuda.is_available()
+    choice = choose_model(model)
+    configs = config_only_pipeline(model)  # no weights yet
+    folder, request = Path(configs.config._name_or_path), model_defaults(configs)
+    request["num_inference_steps"] = steps or request["num_inference_steps"]
+    setup = BeforeAfter(folder, request, "all_on_gpu", not choice.kit_model, choice.kit_model == "nano")
+    if setup.five_b:
+        fitting = (r for r in ("all_on_gpu+vae_tiling", "model_cpu_offload+vae_tiling")
+                   if cuda and fits_here(f"the before/after with {r}", r, report, **setup.size))
+        recipe = next(fitting, None)
+        if recipe is None:
+            print("CogVideoX-5b: neither recipe fits this machine for this request (02_memory_optimizations' "
+                  "planner section shows what fits where). This notebook goes on with CogVideoX-nano: the same "
+                  "calls, the same weight savings; \"Measured on a GPU\" has the 5b's numbers.")
+            return before_after_setup("nano", steps, report)
+        setup.recipe = recipe
+    print("the before/after recipe:", setup.recipe if cuda else "everything on the CPU")
+    return setup

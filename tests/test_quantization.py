@@ -71,3 +71,29 @@ def test_benchmark_file_has_every_scheme_and_the_fields_the_notebooks_quote():
     for r in rows:
         if r["scheme"] != "bf16" and r["weights_gib"] is not None:
             assert r["weights_gib"] < 0.6 * bf16["weights_gib"], r  # what quantizing T5 + transformer buys
+
+
+def test_where_cogvideox_5b_fits_neither_recipe_the_nano_takes_its_place(tmp_path, monkeypatch, capsys):
+    """before_after_setup on a T4 and on a 24 GB card (the model: a folder that is not one of the kit's)."""
+    import shutil
+    from types import SimpleNamespace
+
+    import torch
+
+    from helpers.nano import nano_model_path
+    from helpers.quantization import before_after_setup
+
+    folder = tmp_path / "CogVideoX-5b-like"
+    shutil.copytree(nano_model_path(), folder, ignore=shutil.ignore_patterns("kit_model.json"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    t4 = SimpleNamespace(cuda=True, vram_total_gib=15.0, host_ram_total_gib=12.7, compute_capability="7.5")
+    setup = before_after_setup(folder, None, t4)
+    printed = capsys.readouterr().out
+    assert setup.is_nano and setup.recipe == "all_on_gpu" and setup.folder != folder
+    assert "skipped the before/after with model_cpu_offload+vae_tiling: it needs about 21.3 GiB of host RAM" in printed
+    assert "This notebook goes on with CogVideoX-nano" in printed
+    rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=24.0, host_ram_total_gib=32.0, compute_capability="8.9")
+    setup = before_after_setup(folder, 3, rtx4090)
+    assert not setup.is_nano and setup.five_b and setup.recipe == "model_cpu_offload+vae_tiling"
+    assert setup.folder == folder and setup.request["num_inference_steps"] == 3
+    assert "the before/after recipe: model_cpu_offload+vae_tiling" in capsys.readouterr().out
