@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Steps of a GPU session on a bare device machine (see README "Rehearsing on a GPU"), each short
+# enough for one device call. The device copies the working tree for each call; /tmp stays while
+# the machine is warm. Wheels come from scripts/gpu_wheels.sh (.whl/ and the parts in .whl_b/).
+#
+#   bash scripts/gpu_session.sh setup              # carry .whl: install the wheels, build the random 5b models
+#   bash scripts/gpu_session.sh part               # carry one or two .whl_b/ff.part.*: keep them in /tmp/parts
+#   bash scripts/gpu_session.sh ffmpeg             # all parts kept: install imageio-ffmpeg
+#   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
+#   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines
+#   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=/tmp/site:$PWD
+R=/tmp/r
+mkdir -p /tmp/site /tmp/parts $R
+case "${1:-}" in
+  setup)
+    pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl 2>&1 | grep -v WARNING || true
+    [ -f $R/gpu_rehearsal.json ] || cp media/gpu_rehearsal.json $R/
+    python3 - <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+from gpu_rehearsal import build_models
+build_models(Path("/tmp/cogvideox-rehearsal-models"))
+PY
+    ;;
+  part) cp .whl_b/ff.part.* /tmp/parts/ && ls /tmp/parts ;;
+  ffmpeg)
+    wheel=/tmp/imageio_ffmpeg-0.5.1-py3-none-manylinux2010_x86_64.whl
+    cat /tmp/parts/ff.part.* > $wheel
+    pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $wheel 2>&1 | grep -v WARNING || true
+    python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
+    ;;
+  start)
+    shift
+    setsid nohup python3 scripts/gpu_rehearsal.py "$@" --results $R/gpu_rehearsal.json --texts $R/texts \
+      > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid  # the rehearsal's own pid: `pgrep -f` would also find this very command line
+    echo "started $(cat $R/pid)"
+    ;;
+  wait)
+    end=$((SECONDS + ${2:-500}))
+    while kill -0 "$(cat $R/pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 5; done
+    kill -0 "$(cat $R/pid)" 2>/dev/null && echo "still running" || echo "finished"
+    grep -E "^\s+[0-9]{2}_.*: |^  error|left for|not started" $R/log | tail -40 || true
+    ;;
+  collect)
+    : "${OUT:?collect runs on the device, where OUT is set}"
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && tar czf "$OUT"/texts.tgz -C $R texts && ls -la "$OUT"
+    ;;
+  *) sed -n 2,12p "$0"; exit 2 ;;
+esac
