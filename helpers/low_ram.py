@@ -58,6 +58,7 @@ def generate_low_ram(
     seed: int = 42,
     device: str | None = None,
     dtype=None,
+    transformer_int8: bool = False,
     on_stage: Callable[[str], None] | None = None,
     callback_on_step_end=None,
     **request,
@@ -67,6 +68,10 @@ def generate_low_ram(
     ``request`` holds the pipeline arguments (prompt, negative_prompt, num_frames, height, width,
     num_inference_steps, guidance_scale); missing ones default from the model. ``on_stage`` is
     called with "encoded", "denoised" and "decoded" as each stage ends (for measuring).
+    ``transformer_int8=True`` loads the transformer int8 weight-only (torchao's
+    ``Int8WeightOnlyConfig`` through diffusers' ``TorchAoConfig``: each layer is quantized as it
+    loads onto the device), about half its bf16 bytes; the numbers it computes change slightly
+    (``media/benchmarks/quantization.json`` has int8 weight-only's quality on CogVideoX-nano).
 
     Example:
         >>> from helpers.low_ram import generate_low_ram
@@ -104,7 +109,13 @@ def generate_low_ram(
     _free()
     stage("encoded")
 
-    transformer = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer", **load)
+    quantized = {}
+    if transformer_int8:
+        from diffusers import TorchAoConfig
+        from torchao.quantization import Int8WeightOnlyConfig
+
+        quantized = dict(quantization_config=TorchAoConfig(Int8WeightOnlyConfig()))
+    transformer = CogVideoXTransformer3DModel.from_pretrained(folder, subfolder="transformer", **load, **quantized)
     use_fp32_attention_where_needed(transformer)  # a T4: bf16 attention would hold the whole score matrix
     vae = AutoencoderKLCogVideoX.from_pretrained(folder, subfolder="vae", **load)
     pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, tokenizer=None, transformer=transformer, vae=vae, dtype=dtype)

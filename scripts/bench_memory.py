@@ -13,6 +13,8 @@ decode's time and peak VRAM are measured apart. 49 frames at 480x720, guidance 6
     python scripts/bench_memory.py                       # every recipe
     python scripts/bench_memory.py --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling
     python scripts/bench_memory.py --vram-cap-gib 15 --recipes low_ram_staged   # a simulated 15 GB GPU
+    python scripts/bench_memory.py --recipes low_ram_staged+int8_transformer     # the transformer int8 weight-only
+                                                                                 # (not in the planner yet)
     python scripts/bench_memory.py --chart          # (any machine) predictions + chart from the results
 """
 
@@ -76,11 +78,12 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
         peaks[name] = torch.cuda.max_memory_allocated() / GIB
         torch.cuda.reset_peak_memory_stats()
 
-    if recipe_steps == "low_ram_staged":
+    if recipe_steps.startswith("low_ram_staged"):
         from helpers.low_ram import generate_low_ram
 
         applied = recipe_steps
         video = generate_low_ram(folder, seed=42, num_frames=num_frames, num_inference_steps=steps,
+                                 transformer_int8="int8_transformer" in recipe_steps,
                                  callback_on_step_end=on_step, on_stage=on_stage)
         frames_returned, load_s, begin = video.shape[0], None, times["encoded"]
     else:

@@ -97,3 +97,26 @@ def test_where_cogvideox_5b_fits_neither_recipe_the_nano_takes_its_place(tmp_pat
     assert not setup.is_nano and setup.five_b and setup.recipe == "model_cpu_offload+vae_tiling"
     assert setup.folder == folder and setup.request["num_inference_steps"] == 3
     assert "the before/after recipe: model_cpu_offload+vae_tiling" in capsys.readouterr().out
+
+
+def test_the_low_ram_recipe_can_load_the_transformer_int8_and_still_makes_the_video(monkeypatch):
+    """generate_low_ram(transformer_int8=True): the transformer it runs holds int8 weights, the frames stay close."""
+    import numpy as np
+    from diffusers import CogVideoXTransformer3DModel
+
+    from helpers.low_ram import generate_low_ram
+    from helpers.quantization import psnr_db, weight_gib
+
+    loaded = []
+    original = CogVideoXTransformer3DModel.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        loaded.append(original(cls, *args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(CogVideoXTransformer3DModel, "from_pretrained", classmethod(spy))
+    plain = generate_low_ram("nano", seed=3, num_inference_steps=4)
+    int8 = generate_low_ram("nano", seed=3, num_inference_steps=4, transformer_int8=True)
+    assert int8.shape == plain.shape == (9, 48, 72, 3) and np.isfinite(int8).all()
+    assert weight_gib(loaded[1]) < 0.4 * weight_gib(loaded[0])  # int8 against the CPU's fp32
+    assert psnr_db(plain, int8) > 30
