@@ -265,6 +265,71 @@ def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
         )
 
 
+def transformer_tokens(pipe, num_frames: int, height: int, width: int) -> int:
+    """How many tokens the transformer attends over for a request (per video, per guidance branch).
+
+    Example:
+        >>> from helpers.checks import transformer_tokens
+        >>> from helpers.low_ram import config_only_pipeline
+        >>> pipe = config_only_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+          folder: ...
+        >>> transformer_tokens(pipe, 9, 48, 72)  # 3 latent frames x 6 x 9 patches
+        162
+    """
+    spatial, patch = pipe.vae_scale_factor_spatial, pipe.transformer.config.patch_size
+    frames = latent_frames(num_frames, pipe.vae_scale_factor_temporal)
+    patch_t = getattr(pipe.transformer.config, "patch_size_t", None) or 1  # CogVideoX1.5 patches time too
+    return -(-frames // patch_t) * (height // spatial // patch) * (width // spatial // patch)
+
+
+MAX_CPU_MINUTES_ENV = "COGVIDEOX_MAX_CPU_MINUTES"
+
+
+def cpu_minutes(pipe, num_frames: int, height: int, width: int, num_inference_steps: int) -> float | None:
+    """Predicted minutes of denoising on a CPU like the one ``media/benchmarks/cpu_memory.json`` was measured on
+    (CogVideoX-nano; bigger models take longer); ``None`` where that file is not shipped.
+
+    Example:
+        >>> from helpers.checks import cpu_minutes
+        >>> from helpers.low_ram import config_only_pipeline
+        >>> pipe = config_only_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+          folder: ...
+        >>> cpu_minutes(pipe, 9, 48, 72, 25) < 1
+        True
+    """
+    from .results import load_results
+
+    record = load_results("benchmarks/cpu_memory.json")
+    if record is None or "step_s_per_token" not in record["fit"]:
+        return None
+    fit, tokens = record["fit"], transformer_tokens(pipe, num_frames, height, width)
+    return num_inference_steps * tokens * (fit["step_s_per_token"] + fit["step_s_per_token_pair"] * tokens) / 60
+
+
+def _check_cpu_time(pipe, num_frames: int, height: int, width: int, num_inference_steps: int) -> None:
+    """On a CPU, refuse a request predicted to take longer than ``COGVIDEOX_MAX_CPU_MINUTES`` (60 by default)."""
+    if getattr(getattr(pipe, "device", None), "type", "cpu") != "cpu":
+        return
+    limit = os.environ.get(MAX_CPU_MINUTES_ENV, "").strip() or "60"
+    try:
+        limit_minutes = float(limit)
+    except ValueError:
+        limit_minutes = float("nan")
+    if not _is_finite(limit_minutes) or limit_minutes <= 0:
+        raise RequestError(f"{MAX_CPU_MINUTES_ENV}={limit!r} is not a number of minutes: set a positive number, "
+                           "or unset it for 60.")
+    minutes = cpu_minutes(pipe, num_frames, height, width, num_inference_steps)
+    if minutes is not None and minutes > limit_minutes:
+        raise RequestError(
+            f"{num_frames} frames at {height}x{width} with {num_inference_steps} steps would take about "
+            f"{minutes:,.0f} minutes on a CPU (measured for CogVideoX-nano on the kit's test machine, a 2-core CPU; "
+            f"media/benchmarks/cpu_memory.json); the limit is {limit_minutes:g}. Ask for fewer frames, a smaller size "
+            f"or fewer steps, or set {MAX_CPU_MINUTES_ENV} higher to run it anyway."
+        )
+
+
 def _check_finite_extras(extras: dict) -> None:
     """Refuse any other number in the request that is infinite or NaN (``fps``, ``eta``...)."""
     for name, value in extras.items():
@@ -384,6 +449,7 @@ def check_request(
     _check_steps(pipe, num_inference_steps)
     _check_guidance(guidance_scale)
     _check_host_memory(pipe, num_frames, height, width)
+    _check_cpu_time(pipe, num_frames, height, width, num_inference_steps)
     if strength is not None:
         _check_strength(strength, num_inference_steps)
     _check_finite_extras(extras)

@@ -1,10 +1,13 @@
-"""How much host RAM CogVideoX-nano takes on a CPU for a request: the constants behind the kit's refusal of requests that cannot fit.
+"""How much host RAM and time CogVideoX-nano takes on a CPU for a request: the constants behind the kit's refusal of requests that cannot fit or finish.
 
-Generates with CogVideoX-nano on the CPU (1 step: memory does not depend on steps) at a few
+Generates with CogVideoX-nano on the CPU (2 steps: memory does not depend on steps) at a few
 frame counts and sizes, samples the process's resident memory, and fits the peak above the
-loaded pipeline as ``pixels x (per_pixel + per_pixel_frame x frames)`` (least squares).
-``helpers.checks.check_request`` reads the fit from ``media/benchmarks/cpu_memory.json`` and
-refuses, before any compute, a request on a CPU whose predicted peak exceeds the RAM available.
+loaded pipeline as ``pixels x (per_pixel + per_pixel_frame x frames)`` (least squares). It
+also times the second denoising step and fits it as ``tokens x (per_token + per_token_pair x
+tokens)`` (attention grows with the square of the transformer's tokens).
+``helpers.checks.check_request`` reads both fits from ``media/benchmarks/cpu_memory.json`` and
+refuses, before any compute, a request on a CPU whose predicted peak exceeds the RAM available,
+or whose predicted time exceeds ``COGVIDEOX_MAX_CPU_MINUTES``.
 
     python scripts/bench_cpu_memory.py            # writes media/benchmarks/cpu_memory.json and .png
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import threading
 import time
@@ -24,8 +28,9 @@ REQUESTS = [(9, 240, 360), (17, 240, 360), (9, 480, 720), (17, 480, 720), (33, 2
 GIB = 1024**3
 
 
-def peak_above_base(pipe, frames: int, height: int, width: int) -> int:
-    """Peak resident bytes above the process's memory before the call, sampled every 10 ms."""
+def peak_above_base(pipe, frames: int, height: int, width: int) -> tuple[int, float]:
+    """Peak resident bytes above the process's memory before the call, sampled every 10 ms, and
+    the seconds of the second denoising step (the first pays one-off costs)."""
     import psutil
 
     gc.collect()
@@ -41,18 +46,25 @@ def peak_above_base(pipe, frames: int, height: int, width: int) -> int:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    video = pipe("a red circle moves right", num_frames=frames, height=height, width=width, num_inference_steps=1,
-                 output_type="np").frames[0]
+    ends = []
+
+    def step_ended(pipe, i, t, kwargs):
+        ends.append(time.perf_counter())
+        return kwargs
+
+    video = pipe("a red circle moves right", num_frames=frames, height=height, width=width, num_inference_steps=2,
+                 output_type="np", callback_on_step_end=step_ended).frames[0]
     done.set()
     sampler.join()
     del video
     gc.collect()
-    return peak - base
+    return peak - base, ends[1] - ends[0]
 
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     import numpy as np
+    import torch
 
     import helpers
     from helpers.environment import library_versions
@@ -60,19 +72,32 @@ def main() -> int:
     pipe = helpers.load_pipeline("nano")
     pipe.set_progress_bar_config(disable=True)
     peak_above_base(pipe, 9, 48, 72)  # warm-up: first-call allocations
-    rows = [dict(num_frames=f, height=h, width=w, peak_above_loaded_gib=round(peak_above_base(pipe, f, h, w) / GIB, 3))
-            for f, h, w in REQUESTS]
+    from helpers.checks import transformer_tokens
+
+    rows = []
+    for f, h, w in REQUESTS:
+        peak, step_s = peak_above_base(pipe, f, h, w)
+        rows.append(dict(num_frames=f, height=h, width=w, tokens=transformer_tokens(pipe, f, h, w),
+                         peak_above_loaded_gib=round(peak / GIB, 3), step_s=round(step_s, 3)))
     pixels = np.array([r["height"] * r["width"] for r in rows], float)
     frames = np.array([r["num_frames"] for r in rows], float)
     peaks = np.array([r["peak_above_loaded_gib"] * GIB for r in rows])
     (per_pixel, per_pixel_frame), *_ = np.linalg.lstsq(np.stack([pixels, pixels * frames], 1), peaks, rcond=None)
-    for r, p, f in zip(rows, pixels, frames):
+    tokens = np.array([r["tokens"] for r in rows], float)
+    seconds = np.array([r["step_s"] for r in rows])
+    (per_token, per_token_pair), *_ = np.linalg.lstsq(np.stack([tokens, tokens**2], 1), seconds, rcond=None)
+    for r, p, f, t in zip(rows, pixels, frames, tokens):
         r["fitted_gib"] = round((per_pixel + per_pixel_frame * f) * p / GIB, 3)
+        r["fitted_step_s"] = round(per_token * t + per_token_pair * t**2, 3)
     OUT.write_text(json.dumps(dict(
-        note=("CogVideoX-nano on this machine's CPU, 1 step (memory does not depend on steps), fp32: peak resident memory "
+        note=("CogVideoX-nano on this machine's CPU, 2 steps (memory does not depend on steps), fp32: peak resident memory "
               "above the loaded pipeline, sampled every 10 ms; fit: pixels x (per_pixel + per_pixel_frame x frames). "
+              "step_s: the second denoising step; fit: tokens x (per_token + per_token_pair x tokens), tokens being "
+              f"the transformer's. Machine: {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}. "
               "scripts/bench_cpu_memory.py"),
-        fit=dict(per_pixel_bytes=round(float(per_pixel), 1), per_pixel_frame_bytes=round(float(per_pixel_frame), 1)),
+        fit=dict(per_pixel_bytes=round(float(per_pixel), 1), per_pixel_frame_bytes=round(float(per_pixel_frame), 1),
+                 step_s_per_token=float(per_token), step_s_per_token_pair=float(per_token_pair),
+                 cpu_cores=os.cpu_count()),
         versions=library_versions(), results=rows), indent=2) + "\n")
     chart(rows)
     print(json.dumps(rows, indent=1))

@@ -6,6 +6,7 @@ command lines exit 2 through ``parser.error``; valid inputs still pass.
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ import helpers
 from helpers import RequestError, check_request, nano, planner
 from helpers.checks import _least_steps, _least_strength, check_seed
 from helpers.workshop import workshop_mode
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -283,3 +286,32 @@ def test_a_request_that_cannot_fit_a_cpus_ram_is_refused_before_compute():
     with pytest.raises(RequestError, match=r"need at least about \d+ GiB of RAM on a CPU .* is available"):
         check_request(pipe, **request)
     assert helpers.checks.cpu_memory_gib(9, 48, 72) < 0.2  # the model's own size fits
+
+
+def test_a_request_that_cannot_finish_on_a_cpu_is_refused_before_compute_and_saves_nothing(
+        nano_pipe, monkeypatch, tmp_path):
+    from helpers.explorer import Params, generate
+
+    monkeypatch.setenv("COGVIDEOX_OUTPUTS", str(tmp_path / "videos"))
+    monkeypatch.setattr(nano_pipe.transformer, "forward", lambda *a, **k: pytest.fail("computed before the check"))
+    with pytest.raises(RequestError, match=r"10001 frames at 48x72 with 50 steps would take about [\d,]+ minutes "
+                                           r"on a CPU .* the limit is 60\. .*COGVIDEOX_MAX_CPU_MINUTES"):
+        generate(nano_pipe, Params(frames=10001, steps=50))
+    assert not (tmp_path / "videos").exists() or not any((tmp_path / "videos").iterdir())
+    request = dict(helpers.model_defaults(nano_pipe), num_frames=10001)
+    assert helpers.checks.cpu_minutes(nano_pipe, 10001, 48, 72, 50) > 600
+    assert helpers.checks.cpu_minutes(nano_pipe, 9, 48, 72, 50) < 1  # the model's own request: seconds
+    monkeypatch.setenv("COGVIDEOX_MAX_CPU_MINUTES", "1e9")
+    check_request(nano_pipe, **request)  # allowed when asked for: warned only
+    for value in ("soon", "-5", "nan"):
+        monkeypatch.setenv("COGVIDEOX_MAX_CPU_MINUTES", value)
+        with pytest.raises(RequestError, match="COGVIDEOX_MAX_CPU_MINUTES=.* is not a number of minutes"):
+            check_request(nano_pipe, **request)
+
+
+def test_the_cpu_time_fit_follows_the_measured_steps():
+    import json
+
+    record = json.loads((ROOT / "media" / "benchmarks" / "cpu_memory.json").read_text())
+    for row in record["results"]:
+        assert abs(row["fitted_step_s"] - row["step_s"]) < 0.25 * row["step_s"] + 1
