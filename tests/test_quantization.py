@@ -120,3 +120,15 @@ def test_the_low_ram_recipe_can_load_the_transformer_int8_and_still_makes_the_vi
     assert int8.shape == plain.shape == (9, 48, 72, 3) and np.isfinite(int8).all()
     assert weight_gib(loaded[1]) < 0.4 * weight_gib(loaded[0])  # int8 against the CPU's fp32
     assert psnr_db(plain, int8) > 30
+
+
+def test_the_quantize_time_the_notebooks_point_to_is_measured_for_each_scheme():
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "quantize_time.json").read_text())
+    assert "RANDOM weights" in record["note"]
+    cpu = {r["scheme"]: r for r in record["results"] if r["device"] == "cpu"}
+    assert set(cpu) == {"torchao_int8_weight_only", "quanto_qint8"}
+    for row in cpu.values():
+        assert row["seconds"] > 0 and abs(row["weights_gib_after"] / row["weights_gib_before"] - 0.5) < 0.02
