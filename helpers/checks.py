@@ -12,6 +12,8 @@ import numbers
 import os
 from pathlib import Path
 
+from .environment import GIB
+
 #: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
 MAX_PROMPT_TOKENS = 226
 
@@ -246,7 +248,7 @@ def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
     if record is None:
         return None
     fit = record["fit"]
-    return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / 1024**3
+    return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
 
 
 def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
@@ -256,7 +258,7 @@ def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
     if getattr(getattr(pipe, "device", None), "type", "cpu") != "cpu":
         return
     need = cpu_memory_gib(num_frames, height, width)
-    have = psutil.virtual_memory().available / 1024**3
+    have = psutil.virtual_memory().available / GIB
     if need is not None and need > have:
         raise RequestError(
             f"{num_frames} frames at {height}x{width} need at least about {need:.0f} GiB of RAM on a CPU (measured for "

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .environment import GIB
+
 
 def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
     """After an out-of-memory error with ``recipe``: the planner's next recipe that fits, or what to cut.
@@ -69,7 +71,7 @@ def free_memory() -> float:
         return 0.0
     before = torch.cuda.memory_reserved()
     torch.cuda.empty_cache()
-    return (before - torch.cuda.memory_reserved()) / 2**30
+    return (before - torch.cuda.memory_reserved()) / GIB
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -154,7 +156,7 @@ def memory_budget(gib: float) -> Iterator[bool]:
         yield False
         return
     old = resource.getrlimit(resource.RLIMIT_AS)
-    cap = psutil.Process().memory_info().vms + int(gib * 2**30)
+    cap = psutil.Process().memory_info().vms + int(gib * GIB)
     if old[1] != resource.RLIM_INFINITY:
         cap = min(cap, old[1])
     resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-GIB = 1024**3
+from .environment import GIB
+
 
 #: Measured constants (H100, bf16, CogVideoX-5b architecture; media/benchmarks/memory.json).
 MEASURED = dict(

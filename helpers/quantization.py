@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import GIB
+
 
 @dataclass(frozen=True)
 class Scheme:
@@ -153,7 +155,7 @@ def weight_gib(module) -> float:
         True
     """
     tensors = list(module.parameters()) + list(module.buffers())
-    return sum(stored_bytes(t) for t in tensors) / 2**30
+    return sum(stored_bytes(t) for t in tensors) / GIB
 
 
 def psnr_db(reference, other) -> float:
