@@ -340,7 +340,8 @@ def merge(record: dict, rows: list[dict]) -> None:
 def needs(profile: str) -> tuple[float, float] | None:
     """The most VRAM and host RAM (GiB) a run under ``profile`` can hold (its caps), or ``None`` for
     ``real``, which needs its GPU alone."""
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:  # called every second by the scheduler: add the checkout once
+        sys.path.insert(0, str(ROOT))
     from helpers.environment import PROFILES as CAPS
 
     return None if profile == "real" else (CAPS[profile].vram_gib, CAPS[profile].host_ram_gib)
