@@ -178,12 +178,20 @@ def shown_to_all_but_compiler(real, emulated):
         (7, 5)
         >>> eval("capability()", {"__name__": "torch._inductor.utils", "capability": capability})
         (9, 0)
+        >>> ask = eval("lambda: capability()", {"__name__": "torch.cuda", "capability": capability})
+        >>> eval("ask()", {"__name__": "torch._inductor.utils", "ask": ask})  # through torch.cuda
+        (9, 0)
     """
     import functools
 
     @functools.wraps(real)
     def shown(*args, **kwargs):
-        caller = sys._getframe(1).f_globals.get("__name__", "")
+        frame = sys._getframe(1)
+        # torch.cuda's own functions call one another (get_device_capability asks get_device_properties),
+        # through these wrappers: the caller that counts is the first one outside torch.cuda and this module.
+        while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(("torch.cuda", __name__)):
+            frame = frame.f_back
+        caller = frame.f_globals.get("__name__", "")
         return (real if caller.startswith(COMPILER_MODULES) else emulated)(*args, **kwargs)
 
     return shown

@@ -7,8 +7,9 @@
 #   bash scripts/gpu_session.sh part               # carry one or two .whl_b/ff.part.*: keep them in /tmp/parts
 #   bash scripts/gpu_session.sh ffmpeg             # all parts kept: install imageio-ffmpeg
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
-#   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines
+#   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
+# `wait` collects every time: a machine released between calls (its idle time is short) takes /tmp with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=/tmp/site:$PWD
@@ -45,6 +46,7 @@ PY
     while kill -0 "$(cat $R/pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 5; done
     kill -0 "$(cat $R/pid)" 2>/dev/null && echo "still running" || echo "finished"
     grep -E "^\s+[0-9]{2}_.*: |^  error|left for|not started" $R/log | tail -40 || true
+    bash "$0" collect > /dev/null
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"

@@ -85,6 +85,19 @@ def test_the_24gb_profile_allows_fp8_and_picks_from_the_planner(fake_h200, monke
     assert recipe == helpers.planner.recommend(24.0, 32.0)[0].recipe and "helpers.planner" in why
 
 
+def test_torch_compile_builds_for_the_real_chip_even_through_torch_cuda(fake_h200, monkeypatch):
+    """Inductor asks torch.cuda.get_device_capability, which asks get_device_properties in turn: both
+    emulated functions sit on that path, and the compiler must still get the H200 (cc 9.0), or its
+    kernels do not load ("no kernel image is available"), as a 24gb rehearsal on an H200 showed."""
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "24gb")
+    environment.apply_emulation()
+    ask = "lambda: (torch.cuda.get_device_capability(0), torch.cuda.get_device_properties(0).major)"
+    compiler = eval(ask, {"__name__": "torch._dynamo.device_interface", "torch": torch})
+    notebook = eval(ask, {"__name__": "__main__", "torch": torch})
+    assert compiler() == ((9, 0), 9)
+    assert notebook() == ((8, 9), 8)
+
+
 def test_t4_attention_keeps_to_the_kernels_a_t4_has(fake_h200, monkeypatch):
     monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
     used = []
