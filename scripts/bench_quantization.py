@@ -197,7 +197,8 @@ def quality(args) -> None:
     import torch
 
     import helpers
-    from helpers.nano import HELD_OUT, BACKGROUNDS, Scene, generate, judge
+    from helpers.nano import HELD_OUT, BACKGROUNDS, Scene, judge
+    from eval_nano import generate
     from helpers.quantization import QuantizationError, psnr_db, quantize_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

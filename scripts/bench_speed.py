@@ -191,7 +191,8 @@ def nano_fp8(args) -> None:
     import torch
 
     import helpers
-    from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, generate, judge
+    from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, judge
+    from eval_nano import generate
     from helpers.quantization import psnr_db
     from helpers.speed import apply_speed
 

@@ -32,7 +32,8 @@ def main(recipes: list[str]) -> None:
     import numpy as np
 
     import helpers
-    from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, generate, judge
+    from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, judge
+    from eval_nano import generate
     from helpers.quantization import psnr_db
     import torch
 

@@ -215,7 +215,7 @@ def nano_table() -> str:
     rows = [
         f"CogVideoX-nano on its {record['held_out_scenes']} held-out captions (colour/shape/motion combinations never "
         f"shown in training), each clip judged from its pixels by `helpers.nano.judge`; {record['device']}. "
-        "Written by `python -m helpers.nano curves` to `media/nano_eval.json`.",
+        "Written by `python scripts/eval_nano.py curves` to `media/nano_eval.json`.",
         "",
         "| steps | guidance | colour right | motion right | seconds per clip |",
         "|---|---|---|---|---|",
@@ -231,7 +231,7 @@ def nano_image_table() -> str:
         f"Image to video on CogVideoX-nano's {record['held_out_scenes']} held-out scenes: each clip is asked to start "
         "from the scene's first frame (rendered by `helpers.nano.render`) and follow its caption; judged from the "
         f"pixels (`helpers.nano.judge`, `helpers.nano.start_offset`); {record['device']}. The text-to-video nano gets the "
-        "caption alone: the same measure without the picture. Written by `python -m helpers.nano image` to "
+        "caption alone: the same measure without the picture. Written by `python scripts/eval_nano.py image` to "
         "`media/nano_i2v_eval.json`.",
         "",
         f"| model | steps | starts where the picture has the object (within {record['start_tolerance_px']:g} px) "

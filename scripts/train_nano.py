@@ -17,7 +17,7 @@ CogVideoX-5b: the transformer's patch embedding takes twice the latent channels 
 latents, then the picture's latents: the VAE-encoded first frame followed by zeros, exactly as
 CogVideoXImageToVideoPipeline.prepare_latents builds them); the new half starts at zero, so
 training starts from the text-to-video model. Checks judge the held-out scenes started from
-their first frame (helpers.nano.evaluate_image: colour, motion, and the object where the
+their first frame (scripts/eval_nano.py's evaluate_image: colour, motion, and the object where the
 picture has it).
 
     python scripts/train_nano.py --task image --init helpers/models/cogvideox-nano --minutes 5 --eval-every 100 \
@@ -37,7 +37,70 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from eval_nano import evaluate_image
 from helpers import nano
+
+
+def tokenizer():
+    """A T5 tokenizer (Unigram) whose vocabulary is the captions' words, built locally."""
+    from helpers.small_model import _tokenizer
+
+    return _tokenizer(nano.vocabulary())
+
+
+def untrained_components(seed: int = 0) -> dict:
+    """The nano pipeline's components before training: same classes as CogVideoX-5b.
+
+    Example:
+        >>> from train_nano import untrained_components
+        >>> sorted(untrained_components())
+        ['scheduler', 'text_encoder', 'tokenizer', 'transformer', 'vae']
+    """
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    from helpers.small_model import SCHEDULER_CONFIG
+
+    tok = tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = T5EncoderModel(
+        T5Config(vocab_size=len(tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                 feed_forward_proj="gated-gelu", dropout_rate=0.0)
+    )
+    vae = AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * 3,
+        up_block_types=("CogVideoXUpBlock3D",) * 3,
+        block_out_channels=(32, 64, 64),
+        layers_per_block=1,
+        latent_channels=16,
+        norm_num_groups=16,
+        temporal_compression_ratio=4,
+        sample_height=nano.HEIGHT,
+        sample_width=80,  # tiles of 24x40 keep a tiled decode exactly 48x72 (see small_model)
+        scaling_factor=1.0,  # set from the trained encoder's latent spread
+    )
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=8,
+        attention_head_dim=32,
+        in_channels=16,
+        out_channels=16,
+        time_embed_dim=128,
+        text_embed_dim=64,
+        num_layers=6,
+        sample_width=nano.WIDTH // 4,
+        sample_height=nano.HEIGHT // 4,
+        sample_frames=nano.FRAMES,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=226,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=False,
+    )
+    return dict(
+        tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer,
+        scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG),
+    )
 
 
 def log(out: Path, **record) -> None:
@@ -208,7 +271,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
 
-    parts = nano.untrained_components(seed=args.seed)
+    parts = untrained_components(seed=args.seed)
     if args.init:  # go on from a trained nano model: its VAE (and latent scale) and its transformer
         trained = CogVideoXPipeline.from_pretrained(args.init, dtype=torch.float32)
         parts["vae"], parts["transformer"] = trained.vae, trained.transformer
@@ -270,7 +333,7 @@ def main() -> None:
         transformer.eval()
         if image:
             with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
-                found = nano.evaluate_image(pipe, [s for s in nano.all_scenes() if s.held_out][: args.eval_clips])
+                found = evaluate_image(pipe, [s for s in nano.all_scenes() if s.held_out][: args.eval_clips])
             result = dict(colour=found["colour_accuracy"], motion=found["motion_accuracy"],
                           start=found["start_accuracy"], start_offset_px=found["start_offset_px"])
         else:

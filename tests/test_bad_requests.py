@@ -6,6 +6,7 @@ command lines exit 2 through ``parser.error``; valid inputs still pass.
 
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ import helpers
 from helpers import RequestError, check_request, nano, planner
 from helpers.checks import _least_steps, _least_strength, check_seed
 from helpers.workshop import workshop_mode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -243,8 +247,8 @@ def test_planner_command_line_accepts_a_t4(capsys):
     (["--guidance", "0.5"], r"--guidance 0.5: must be a finite number of at least 1 \(1 turns guidance off; 6 is"),
 ])
 def test_nano_evaluate_refuses_bad_numbers(capsys, argv, message):
-    err = refused(nano.main, ["evaluate", *argv], capsys)
-    assert err.startswith("usage: python -m helpers.nano evaluate")
+    err = refused(eval_nano.main, ["evaluate", *argv], capsys)
+    assert err.startswith("usage: python scripts/eval_nano.py evaluate")
     assert re.search(message, err), err
 
 
@@ -255,8 +259,8 @@ def test_nano_evaluate_accepts_a_limit(monkeypatch, capsys):
         seen.update(scenes=len(scenes), steps=steps, guidance=guidance)
         return dict(rows=[], colour_accuracy=1.0, motion_accuracy=1.0, clips=len(scenes), seconds_per_clip=0.0)
 
-    monkeypatch.setattr(nano, "evaluate", fake_evaluate)
-    assert nano.main(["evaluate", "--limit", "1", "--steps", "1", "--guidance", "1"]) == 0
+    monkeypatch.setattr(eval_nano, "evaluate", fake_evaluate)
+    assert eval_nano.main(["evaluate", "--limit", "1", "--steps", "1", "--guidance", "1"]) == 0
     assert seen == dict(scenes=1, steps=1, guidance=1.0)
 
 

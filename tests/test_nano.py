@@ -1,12 +1,17 @@
 """CogVideoX-nano: the shipped trained model follows captions it never saw, judged from the pixels."""
 
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import helpers
 from helpers import nano
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
 
 
 def test_the_judge_reads_every_rendered_scene_right():
@@ -86,13 +91,13 @@ FIXED = [
 
 
 def test_fixed_prompts_pass_the_colour_and_motion_checks(nano_pipe):
-    result = nano.evaluate(nano_pipe, scenes=FIXED)
+    result = eval_nano.evaluate(nano_pipe, scenes=FIXED)
     misses = [r["caption"] for r in result["rows"] if not (r["colour_ok"] and r["motion_ok"])]
     assert misses == []
 
 
 def test_evaluate_command_prints_the_summary_line(capsys):
-    assert nano.main(["evaluate", "--limit", "2"]) == 0
+    assert eval_nano.main(["evaluate", "--limit", "2"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"colour_accuracy=\d\.\d\d motion_accuracy=\d\.\d\d clips=2 seconds_per_clip=\d+\.\d", last), last
 
@@ -112,3 +117,21 @@ def test_the_shipped_models_load_with_plain_diffusers_as_a_hub_repository_does(t
     video = pipe(prompt="a red circle moves right", num_frames=9, height=48, width=72, num_inference_steps=2,
                  output_type="np", **extra).frames[0]
     assert video.shape == (9, 48, 72, 3) and np.isfinite(video).all()
+
+
+def test_training_starts_from_a_pipeline_that_makes_the_nano_s_clips():
+    """scripts/train_nano.py builds the untrained nano (the same classes as CogVideoX-5b), whose tokenizer
+    knows every caption word; one step of it already gives a clip of the nano's size."""
+    import torch
+    from diffusers import CogVideoXPipeline
+
+    import train_nano
+
+    parts = train_nano.untrained_components(seed=0)
+    pipe = CogVideoXPipeline(**parts)
+    unknown = parts["tokenizer"].unk_token_id
+    assert unknown not in parts["tokenizer"](" ".join(nano.vocabulary())).input_ids
+    clip = pipe("a red circle moving to the left on a dark background", num_frames=nano.FRAMES, height=nano.HEIGHT,
+                width=nano.WIDTH, num_inference_steps=1, generator=torch.Generator().manual_seed(0),
+                output_type="np").frames[0]
+    assert clip.shape == (nano.FRAMES, nano.HEIGHT, nano.WIDTH, 3)

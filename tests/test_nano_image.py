@@ -10,6 +10,9 @@ import helpers
 from helpers import nano
 from helpers.image_video import InputError, check_task
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Held-out (first two) and training combinations, one per background.
 SCENES = [
@@ -34,7 +37,7 @@ def test_nano_i2v_is_an_image_to_video_checkpoint_in_the_hub_layout(i2v_pipe):
 
 
 def test_nano_i2v_starts_from_the_picture_and_follows_the_caption(i2v_pipe):
-    result = nano.evaluate_image(i2v_pipe, scenes=SCENES)
+    result = eval_nano.evaluate_image(i2v_pipe, scenes=SCENES)
     misses = [r for r in result["rows"] if not (r["colour_ok"] and r["motion_ok"] and r["start_ok"])]
     assert misses == [], misses
     assert result["image"] is True
@@ -42,7 +45,7 @@ def test_nano_i2v_starts_from_the_picture_and_follows_the_caption(i2v_pipe):
 
 def test_the_text_model_given_only_the_caption_starts_anywhere():
     """The same measure on the text-to-video nano: the picture is what puts the object in place."""
-    result = nano.evaluate_image(helpers.load_pipeline("nano"), scenes=SCENES)
+    result = eval_nano.evaluate_image(helpers.load_pipeline("nano"), scenes=SCENES)
     assert result["image"] is False
     assert result["start_accuracy"] <= 0.25
     assert result["colour_accuracy"] == 1.0  # it still follows the caption
@@ -86,5 +89,5 @@ def test_recipes_quantization_and_caches_apply_unchanged_to_image_to_video(schem
     quantize_model(pipe.transformer, scheme)
     if speed:
         apply_speed(pipe, speed)
-    result = nano.evaluate_image(pipe, scenes=SCENES[:2])
+    result = eval_nano.evaluate_image(pipe, scenes=SCENES[:2])
     assert (result["start_accuracy"], result["colour_accuracy"], result["motion_accuracy"]) == (1.0, 1.0, 1.0), result["rows"]
