@@ -15,7 +15,7 @@ import os as _os
 _os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 from .checks import RequestError, check_request, frames_returned, latent_frames, model_defaults
-from .environment import apply_emulation, environment_report, in_colab, show_environment
+from .environment import apply_emulation, environment_report, in_colab
 from .loading import (
     COGVIDEOX_5B,
     ModelLoadError,
@@ -23,6 +23,7 @@ from .loading import (
     choose_model,
     download_model,
     load_pipeline,
+    show_environment,
 )
 from .measure import Measurement, measure, measurements_table
 from .recipes import apply_recipe

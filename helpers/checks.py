@@ -32,6 +32,63 @@ class RequestError(ValueError):
     """A generation request the model cannot run; the message says what to use instead."""
 
 
+class InputError(ValueError):
+    """An input (checkpoint, image, video, strength, size) the pipeline cannot take; the message says what to do."""
+
+
+def fixed_size(pipe) -> tuple[int, int] | None:
+    """The only (height, width) a model with learned position embeddings takes, else ``None``.
+
+    CogVideoX-5b-I2V learned one position embedding per patch of 480x720: other sizes fail.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.checks import fixed_size
+        >>> fixed_size(helpers.load_pipeline("small-i2v", task="image"))  # doctest: +ELLIPSIS
+        model: ...
+        (48, 72)
+    """
+    config = pipe.transformer.config
+    if not config.use_learned_positional_embeddings:
+        return None
+    scale = pipe.vae_scale_factor_spatial
+    return config.sample_height * scale, config.sample_width * scale
+
+
+def check_size(pipe, height: int, width: int) -> None:
+    """Raise :class:`InputError` when ``pipe``'s model cannot make height x width videos.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.checks import check_size
+        >>> check_size(helpers.load_pipeline("small-i2v", task="image"), 64, 96)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        helpers.checks.InputError: this model learned its position embeddings for 48x72 only ...
+    """
+    size = fixed_size(pipe)
+    if size and (height, width) != size:
+        raise InputError(f"this model learned its position embeddings for {size[0]}x{size[1]} only (as "
+                         f"CogVideoX-5b-I2V did for 480x720): ask for height={size[0]}, width={size[1]}; "
+                         "fit_image resizes and crops your picture to it.")
+
+
+def check_strength(strength: float) -> float:
+    """``strength`` if it is in (0, 1], else :class:`InputError` saying what it means.
+
+    Example:
+        >>> from helpers.checks import check_strength
+        >>> check_strength(0)
+        Traceback (most recent call last):
+        ...
+        helpers.checks.InputError: strength 0 is outside (0, 1]: it is how much of the input is replaced (0.0 would return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.
+    """
+    if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise InputError(f"strength {strength} is outside (0, 1]: it is how much of the input is replaced (0.0 would "
+                         "return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.")
+    return float(strength)
+
+
 def model_defaults(pipe) -> dict:
     """Prompt, size, frame count, steps and guidance the loaded model was made for.
 
@@ -213,7 +270,6 @@ def _least_steps(strength: float) -> int:
 
 def _check_strength(strength, steps: int) -> None:
     """Refuse a video-to-video strength outside (0, 1], or so small that none of ``steps`` runs."""
-    from .image_video import InputError, check_strength
 
     if not _is_finite(strength):
         raise RequestError(f"strength={strength!r}: must be a finite number in (0, 1]"
@@ -431,7 +487,6 @@ def check_request(
     for name, value in (("height", height), ("width", width)):
         check_dimension(name, value, multiple, native[name], why)
     if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
-        from .image_video import InputError, check_size
 
         try:
             check_size(pipe, height, width)

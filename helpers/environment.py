@@ -506,35 +506,3 @@ def environment_report() -> EnvironmentReport:
         r.vram_total_gib, r.vram_free_gib = total / GIB, free / GIB
     r.advice = _advice(r)
     return r
-
-
-def show_environment(model: str | os.PathLike | None = None, notebook: str | None = None) -> EnvironmentReport:
-    """Print the environment report and the model the notebooks will use; return the report.
-
-    The standard last line of every notebook's first cell. ``model`` is chosen as in
-    :func:`helpers.choose_model` (argument, else ``$COGVIDEOX_MODEL``, else automatic). It also
-    prints where videos will be saved (:func:`helpers.outputs_dir`, made if missing) and its free
-    space, so a ``COGVIDEOX_OUTPUTS`` that cannot be written raises here, before any generation,
-    with what to change. In workshop mode it also prints what ``notebook`` took in that mode.
-
-    Example:
-        >>> import helpers
-        >>> report = helpers.show_environment()  # doctest: +SKIP
-        python                      3.11.7
-        ...
-        model: small local model (random weights)  [automatic: no CUDA GPU]
-        outputs: /content/outputs  (70.3 GiB free)
-    """
-    from .loading import choose_model
-    from .saving import outputs_dir
-
-    from .workshop import estimate, workshop_mode
-
-    report = environment_report()
-    print(report)
-    print(f"model: {choose_model(model)}")
-    outputs = outputs_dir()  # a COGVIDEOX_OUTPUTS that cannot be written is refused now, not after the generation
-    print(f"outputs: {outputs}  ({free_disk_bytes(outputs) / GIB:.1f} GiB free)")
-    if workshop_mode():
-        print(estimate(notebook))
-    return report

@@ -6,7 +6,7 @@ transformer's configuration before any weight is loaded), a picture or clip that
 resized and centre-cropped to the size the model takes, a ``strength`` in (0, 1], enough frames.
 
 Example:
-    >>> from helpers.image_video import check_strength
+    >>> from helpers.image_video import check_strength  # defined in helpers.checks
     >>> check_strength(0.6)
     0.6
 """
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import InputError, check_size, check_strength, fixed_size  # noqa: F401  (also read from here)
+
 #: The pipeline class for each task, by diffusers name.
 PIPELINES = {
     "text": "CogVideoXPipeline",
@@ -30,10 +32,6 @@ PIPELINES = {
 CHECKPOINTS = {"text": "THUDM/CogVideoX-5b", "image": "THUDM/CogVideoX-5b-I2V", "video": "THUDM/CogVideoX-5b"}
 #: Where the kit's example inputs are (in a clone of the kit; elsewhere example_inputs draws them).
 EXAMPLES = Path(__file__).resolve().parents[1] / "media" / "examples"
-
-
-class InputError(ValueError):
-    """An input (checkpoint, image, video, strength, size) the pipeline cannot take; the message says what to do."""
 
 
 def checkpoint_task(folder: str | os.PathLike) -> str:
@@ -67,7 +65,7 @@ def check_task(folder: str | os.PathLike, task: str) -> None:
         >>> check_task(small_model_path(), "image")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        helpers.image_video.InputError: ...is a text-to-video checkpoint (its transformer takes 4 channels, ...
+        helpers.checks.InputError: ...is a text-to-video checkpoint (its transformer takes 4 channels, ...
     """
     if task not in PIPELINES:
         raise InputError(f"unknown task {task!r}: use one of {', '.join(PIPELINES)}")
@@ -101,59 +99,6 @@ def image_model_for(choice) -> str:
     """
     yours = os.environ.get("COGVIDEOX_IMAGE_MODEL", "").strip()
     return {"nano": "nano-i2v", "small": "small-i2v"}.get(choice.kit_model, yours or CHECKPOINTS["image"])
-
-
-def fixed_size(pipe) -> tuple[int, int] | None:
-    """The only (height, width) a model with learned position embeddings takes, else ``None``.
-
-    CogVideoX-5b-I2V learned one position embedding per patch of 480x720: other sizes fail.
-
-    Example:
-        >>> import helpers
-        >>> from helpers.image_video import fixed_size
-        >>> fixed_size(helpers.load_pipeline("small-i2v", task="image"))  # doctest: +ELLIPSIS
-        model: ...
-        (48, 72)
-    """
-    config = pipe.transformer.config
-    if not config.use_learned_positional_embeddings:
-        return None
-    scale = pipe.vae_scale_factor_spatial
-    return config.sample_height * scale, config.sample_width * scale
-
-
-def check_size(pipe, height: int, width: int) -> None:
-    """Raise :class:`InputError` when ``pipe``'s model cannot make height x width videos.
-
-    Example:
-        >>> import helpers
-        >>> from helpers.image_video import check_size
-        >>> check_size(helpers.load_pipeline("small-i2v", task="image"), 64, 96)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        helpers.image_video.InputError: this model learned its position embeddings for 48x72 only ...
-    """
-    size = fixed_size(pipe)
-    if size and (height, width) != size:
-        raise InputError(f"this model learned its position embeddings for {size[0]}x{size[1]} only (as "
-                         f"CogVideoX-5b-I2V did for 480x720): ask for height={size[0]}, width={size[1]}; "
-                         "fit_image resizes and crops your picture to it.")
-
-
-def check_strength(strength: float) -> float:
-    """``strength`` if it is in (0, 1], else :class:`InputError` saying what it means.
-
-    Example:
-        >>> from helpers.image_video import check_strength
-        >>> check_strength(0)
-        Traceback (most recent call last):
-        ...
-        helpers.image_video.InputError: strength 0 is outside (0, 1]: it is how much of the input is replaced (0.0 would return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.
-    """
-    if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
-        raise InputError(f"strength {strength} is outside (0, 1]: it is how much of the input is replaced (0.0 would "
-                         "return the input unchanged, 1.0 ignores it). Try 0.5 to 0.8.")
-    return float(strength)
 
 
 def fit_image(image, height: int, width: int):
@@ -223,7 +168,7 @@ def fit_video(video, num_frames: int, height: int, width: int):
         >>> fit_video(np.zeros((5, 48, 72, 3)), 9, 48, 72)
         Traceback (most recent call last):
         ...
-        helpers.image_video.InputError: the input video has 5 frames and 9 were asked for: ask for 5 or fewer frames (8N+1: 1), or give a longer clip.
+        helpers.checks.InputError: the input video has 5 frames and 9 were asked for: ask for 5 or fewer frames (8N+1: 1), or give a longer clip.
     """
     from .video import as_frames
 

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import GIB, LOW_HOST_RAM_GIB, free_disk_bytes, hub_cache_dir
+from .environment import GIB, LOW_HOST_RAM_GIB, EnvironmentReport, environment_report, free_disk_bytes, hub_cache_dir
 
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
 NANO, NANO_I2V, SMALL, SMALL_I2V = "nano", "nano-i2v", "small", "small-i2v"
@@ -521,3 +521,33 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     use_fp32_attention_where_needed(pipe.transformer)  # a T4: bf16 attention would hold the whole score matrix
     pipe.set_progress_bar_config(leave=False)
     return pipe
+
+
+def show_environment(model: str | os.PathLike | None = None, notebook: str | None = None) -> EnvironmentReport:
+    """Print the environment report and the model the notebooks will use; return the report.
+
+    The standard last line of every notebook's first cell. ``model`` is chosen as in
+    :func:`helpers.choose_model` (argument, else ``$COGVIDEOX_MODEL``, else automatic). It also
+    prints where videos will be saved (:func:`helpers.outputs_dir`, made if missing) and its free
+    space, so a ``COGVIDEOX_OUTPUTS`` that cannot be written raises here, before any generation,
+    with what to change. In workshop mode it also prints what ``notebook`` took in that mode.
+
+    Example:
+        >>> import helpers
+        >>> report = helpers.show_environment()  # doctest: +SKIP
+        python                      3.11.7
+        ...
+        model: small local model (random weights)  [automatic: no CUDA GPU]
+        outputs: /content/outputs  (70.3 GiB free)
+    """
+    from .saving import outputs_dir
+    from .workshop import estimate, workshop_mode
+
+    report = environment_report()
+    print(report)
+    print(f"model: {choose_model(model)}")
+    outputs = outputs_dir()  # a COGVIDEOX_OUTPUTS that cannot be written is refused now, not after the generation
+    print(f"outputs: {outputs}  ({free_disk_bytes(outputs) / GIB:.1f} GiB free)")
+    if workshop_mode():
+        print(estimate(notebook))
+    return report

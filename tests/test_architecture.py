@@ -1,0 +1,39 @@
+"""ARCHITECTURE.md's layers are the code's: every helpers module is in the table, and each imports only
+modules of lower layers (so there is no import circle), including the imports inside functions."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def layers() -> dict[str, int]:
+    table = {}
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        found = re.match(r"\| (\d+) \| (.+?) \|", line)
+        if found:
+            table.update({name: int(found[1]) for name in re.findall(r"`(\w+)`", found[2])})
+    return table
+
+
+def helpers_imports(path: Path) -> set[str]:
+    """Modules of helpers that ``path`` imports, at the top or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+    return names
+
+
+def test_every_helpers_module_has_a_layer():
+    modules = {p.stem for p in (ROOT / "helpers").glob("*.py")} - {"__init__"}
+    assert modules == set(layers()), "add the module to ARCHITECTURE.md's table (or remove it from there)"
+
+
+def test_each_module_imports_only_from_lower_layers():
+    layer = layers()
+    climbing = [f"{p.stem} (layer {layer[p.stem]}) imports {name} (layer {layer[name]})"
+                for p in sorted((ROOT / "helpers").glob("*.py")) if p.stem in layer
+                for name in sorted(helpers_imports(p)) if name in layer and layer[name] >= layer[p.stem]]
+    assert climbing == []
