@@ -25,7 +25,7 @@ from .loading import (
     load_pipeline,
     show_environment,
 )
-from .measure import Measurement, measure, measurements_table
+from .measure import Measurement, generate_and_measure, measure, measurements_table
 from .recipes import apply_recipe
 from .saving import outputs_dir, save_video
 from .small_model import build_small_model, small_model_path
@@ -66,6 +66,7 @@ __all__ = [
     "latent_frames",
     "load_pipeline",
     "measure",
+    "generate_and_measure",
     "measurements_table",
     "model_defaults",
     "outputs_dir",

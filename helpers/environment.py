@@ -365,6 +365,10 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
         torch 2.3.1 is older than the kit supports (2.6): pip install -U "torch>=2.6"
         >>> print(version_problems({"diffusers": "0.42.1", "optimum-quanto": "0.2.7"})[0])  # doctest: +ELLIPSIS
         diffusers 0.42.1 deprecates QuantoConfig (removal in 1.0) and optimum-quanto 0.2.7 is its last release...
+        >>> print(version_problems({"torchao": "0.18.0"})[0])  # doctest: +ELLIPSIS
+        torchao 0.18.0 has no int8_weight_only: ... use quantize_(model, Int8WeightOnlyConfig()).
+        >>> version_problems({"torchao": "0.14.1"})  # it still has int8_weight_only, but is too old for the kit
+        ['torchao 0.14.1 is older than the kit supports (0.16): pip install -U "torchao>=0.16"']
     """
     from packaging.version import Version
 
@@ -385,23 +389,12 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
             f"diffusers {versions['diffusers']} deprecates QuantoConfig (removal in 1.0) and optimum-quanto "
             f"{versions['optimum-quanto']} is its last release: prefer torchao (03_quantization_torchao)."
         )
-    if notes and versions.get("torchao") and not _torchao_has("int8_weight_only"):
+    if notes and at_least("torchao", "0.15"):  # torchao 0.15 removed the function-style configs (pytorch/ao#3308)
         problems.append(
             f"torchao {versions['torchao']} has no int8_weight_only: blog posts' `from torchao.quantization import "
             "int8_weight_only` fails with ImportError; use quantize_(model, Int8WeightOnlyConfig())."
         )
     return problems
-
-
-def _torchao_has(name: str) -> bool:
-    """Whether the installed torchao.quantization names ``name`` (read from its source: importing torchao is slow)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("torchao")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    init = Path(list(spec.submodule_search_locations)[0]) / "quantization" / "__init__.py"
-    return init.exists() and name in init.read_text()
 
 
 def needs_fp32_attention(report=None) -> bool:

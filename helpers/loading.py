@@ -110,6 +110,8 @@ def hub_offline() -> bool:
     """
     from huggingface_hub import constants
 
+    # The variable too: huggingface_hub reads it once, on import, so a notebook that sets it later would
+    # still download through the kit without this.
     value = os.environ.get("HF_HUB_OFFLINE", "")
     return bool(constants.HF_HUB_OFFLINE) or value.upper() in {"1", "ON", "YES", "TRUE"}
 

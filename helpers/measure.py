@@ -102,3 +102,45 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
         done.set()
         sampler.join()
         record.peak_rss_gib = max(peak, process.memory_info().rss) / GIB
+
+
+def generate_and_measure(pipe, request: dict, label: str, seed: int = 0, runs: list[Measurement] | None = None,
+                         warm_up: bool = True, **changes):
+    """Generate ``request`` (with ``changes``) from ``seed``, measured: ``(frames of the first video, Measurement)``.
+
+    ``warm_up`` first runs one untimed step, so the row measures the generation, not the first call's
+    set-up. With ``runs``, the measurement joins that list and the whole table is printed: a before/after
+    in one place. If the GPU runs out of memory, one line says so and ``(None, None)`` comes back, so the
+    notebook goes on with its other rows.
+
+    Example:
+        >>> import helpers
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> request = dict(prompt="a red circle moving to the left on a dark background", num_frames=9,
+        ...                height=48, width=72, num_inference_steps=2)
+        >>> runs = []
+        >>> video, m = generate_and_measure(pipe, request, "two steps", runs=runs)  # doctest: +ELLIPSIS
+        what ...
+        two steps ...
+        >>> video.shape, runs == [m]
+        ((9, 48, 72, 3), True)
+    """
+    import torch
+
+    def run(steps: int):
+        asked = {**request, **changes, "num_inference_steps": steps}
+        return pipe(**asked, output_type="np", generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]
+
+    try:
+        if warm_up:
+            run(1)
+        with measure(label) as record:
+            video = run(changes.get("num_inference_steps", request["num_inference_steps"]))
+    except torch.cuda.OutOfMemoryError as error:  # predicted to fit, yet this GPU's allocator ran out
+        print(f"skipped {label}: out of memory ({str(error).split('.')[0]}); the other rows go on.")
+        return None, None
+    if runs is not None:
+        runs.append(record)
+        print(measurements_table(runs))
+    return video, record

@@ -3,6 +3,11 @@
 Browsers play only H.264/yuv420p mp4 (not OpenCV's ``mp4v``), and GitHub strips ``<video>``
 from notebooks, so :func:`show_video` shows both a player and a PNG strip.
 Encoding is ``diffusers.utils.export_to_video`` (imageio-ffmpeg, libx264, yuv420p).
+
+Why not mediapy (``show_video``, ``show_videos``): it would be a second video stack beside the one
+diffusers already uses to save videos, and it needs an ``ffmpeg`` on the PATH, which a laptop may
+not have (imageio-ffmpeg brings its own binary). What is left here is small: the player's HTML, with
+a minimum display size so a 48x72 clip is not a thumbnail, and the PNG strip that GitHub shows.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Recipes, measuring and the environment report on a CPU-only machine."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 
 import helpers
 from helpers.environment import EnvironmentReport, _advice
@@ -65,3 +68,36 @@ def test_advice_for_a_free_colab_t4():
     assert "12.7 GiB host RAM: use the low-RAM recipe" in advice
     assert "download will not fit" in advice
     assert "no GPU" not in advice
+
+
+class _Pipe:
+    """Records the steps it was asked for; runs out of memory on the measured call when told to."""
+
+    def __init__(self, out_of_memory: bool = False):
+        self.steps, self.out_of_memory = [], out_of_memory
+
+    def __call__(self, **asked):
+        self.steps.append(asked["num_inference_steps"])
+        if self.out_of_memory and len(self.steps) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return SimpleNamespace(frames=[np.zeros((asked["num_frames"], 4, 4, 3), np.float32)])
+
+
+def test_generate_and_measure_warms_up_then_adds_its_row(capsys):
+    runs, pipe = [], _Pipe()
+    video, m = helpers.generate_and_measure(pipe, dict(num_frames=9, num_inference_steps=25), "baseline", runs=runs)
+    assert pipe.steps == [1, 25] and video.shape == (9, 4, 4, 3) and runs == [m]
+    assert "baseline" in capsys.readouterr().out.splitlines()[-1]
+    pipe = _Pipe()
+    helpers.generate_and_measure(pipe, dict(num_frames=9, num_inference_steps=25), "5 steps", warm_up=False,
+                                 num_inference_steps=5)
+    assert pipe.steps == [5]
+
+
+def test_generate_and_measure_says_out_of_memory_and_goes_on(capsys):
+    runs = []
+    assert helpers.generate_and_measure(_Pipe(out_of_memory=True), dict(num_frames=9, num_inference_steps=25),
+                                        "all on the GPU", runs=runs) == (None, None)
+    assert runs == []
+    assert capsys.readouterr().out.strip() == ("skipped all on the GPU: out of memory (CUDA out of memory); "
+                                               "the other rows go on.")
