@@ -8,8 +8,12 @@ notebook leaves can help or hurt the next. Kernels inherit os.environ when nbval
 """
 
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+# The tooling in scripts/ (eval_nano, train_nano, ...) is imported by tests as plain modules, as the scripts import one another.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
 os.environ["COGVIDEOX_MODEL"] = "nano"
 os.environ["COGVIDEOX_OUTPUTS"] = tempfile.mkdtemp(prefix="cogvideox-test-outputs-")

@@ -6,7 +6,6 @@ command lines exit 2 through ``parser.error``; valid inputs still pass.
 
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,7 @@ from helpers import RequestError, check_request, nano, planner
 from helpers.checks import _least_steps, _least_strength, check_seed
 from helpers.workshop import workshop_mode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
+import eval_nano  # scripts/eval_nano.py: the nano's evaluation is tooling (conftest.py finds scripts/)
 
 ROOT = Path(__file__).resolve().parents[1]
 

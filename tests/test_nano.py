@@ -1,8 +1,6 @@
 """CogVideoX-nano: the shipped trained model follows captions it never saw, judged from the pixels."""
 
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +8,7 @@ import pytest
 import helpers
 from helpers import nano
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
+import eval_nano  # scripts/eval_nano.py: the nano's evaluation is tooling (conftest.py finds scripts/)
 
 
 def test_the_judge_reads_every_rendered_scene_right():

@@ -10,8 +10,7 @@ import helpers
 from helpers import nano
 from helpers.image_video import InputError, check_task
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import eval_nano  # noqa: E402  (the nano's evaluation is tooling: scripts/eval_nano.py)
+import eval_nano  # scripts/eval_nano.py: the nano's evaluation is tooling (conftest.py finds scripts/)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Held-out (first two) and training combinations, one per background.
