@@ -15,6 +15,7 @@ import os as _os
 _os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 from .checks import RequestError, check_request, frames_returned, latent_frames, model_defaults
+from .exercises import check_exercise
 from .environment import apply_emulation, environment_report, in_colab
 from .loading import (
     COGVIDEOX_5B,
@@ -55,6 +56,7 @@ __all__ = [
     "RequestError",
     "apply_recipe",
     "build_small_model",
+    "check_exercise",
     "check_model_folder",
     "check_request",
     "choose_model",

@@ -481,7 +481,8 @@ def check_request(
     if num_frames > trained:
         warnings.append(
             f"num_frames={num_frames} is above the {trained} frames this model was made for: "
-            f"expect broken motion and more memory. Use {trained} or fewer (25 or 17 for drafts)."
+            f"expect broken motion and more memory. Use {trained} or fewer"
+            + (f" ({trained - 24} or {trained - 32} for drafts)." if trained > 33 else ".")
         )
     why = f"{pipe.vae_scale_factor_spatial}x VAE downscaling times patch size {pipe.transformer.config.patch_size}"
     for name, value in (("height", height), ("width", width)):

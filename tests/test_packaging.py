@@ -144,3 +144,30 @@ def test_an_editable_install_reads_the_results_from_its_checkout(kit_source, tmp
     seen = run_reads_results(python, tmp_path)
     assert seen["HELPERS"] == str(kit_source / "helpers" / "__init__.py")
     assert seen["SPEED"] == str(kit_source / "media" / "benchmarks" / "speed.json")
+
+
+def test_each_exercise_has_an_answer_a_solution_and_a_committed_solved_check():
+    """An exercise's check cell is compared by nbval with its committed output, which must say the
+    solution solves it: a refreshed output that says "not yet" would let a broken solution pass."""
+    with_exercises = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        checks = [i for i, c in enumerate(cells) if c.cell_type == "code" and "helpers.check_exercise(" in c.source]
+        with_exercises += [path.name] if checks else []
+        for i in checks:
+            assert "# NBVAL_CHECK_OUTPUT" in cells[i].source, f"{path.name} cell {i}: nbval must compare the check"
+            said = "".join(o.get("text", "") for o in cells[i].outputs)
+            assert "\nsolved\n" in said and "not yet" not in said, f"{path.name} cell {i}: committed check is {said!r}"
+            assert cells[i - 1].source.startswith("# A solution, used only while"), f"{path.name} cell {i - 1}"
+            assert " = None  # your answer" in cells[i - 2].source or "# your code" in cells[i - 2].source
+    assert len(with_exercises) >= 5, with_exercises
+
+
+def test_check_exercise_says_not_yet_when_a_condition_fails(capsys):
+    import helpers
+
+    assert helpers.check_exercise("fits", fits_12_gib=False, fastest=True) is False
+    assert "✗ fits 12 gib" in capsys.readouterr().out
+    assert helpers.check_exercise("fits", fits_12_gib=True) is True
+    with pytest.raises(ValueError, match="at least one condition"):
+        helpers.check_exercise("nothing to check")
