@@ -85,6 +85,27 @@ def test_the_24gb_profile_allows_fp8_and_picks_from_the_planner(fake_h200, monke
     assert recipe == helpers.planner.recommend(24.0, 32.0)[0].recipe and "helpers.planner" in why
 
 
+@pytest.mark.parametrize("profile, task, kept, fallback", [
+    ("t4", "text", False, "nano"),         # 49 frames: nothing fits a T4
+    ("t4", "image", False, "nano-i2v"),
+    ("24gb", "text", True, None),          # the planner's low-RAM recipe runs text to video
+    ("24gb", "image", False, "nano-i2v"),  # ... and the kit has it for text to video only
+])
+def test_the_model_a_notebook_runs_under_each_profile(fake_h200, monkeypatch, profile, task, kept, fallback):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", profile)
+    report = helpers.environment_report()
+    model = "THUDM/CogVideoX-5b-I2V" if task == "image" else "THUDM/CogVideoX-5b"
+    choice, recipe, note = helpers.planner.model_that_fits(report, model, task=task)
+    if kept:
+        assert choice.source == model and recipe == helpers.planner.choose_recipe(report, choice)[0] and note == ""
+    else:
+        assert choice.kit_model == fallback and recipe == "all_on_gpu"
+        assert note.startswith(f"skipped {model}: ") and note.endswith("here.")
+    whole = helpers.planner.model_that_fits(report, "THUDM/CogVideoX-5b", whole_gpu=True)  # 07: all on the GPU or nano
+    assert whole[0].kit_model == "nano"
+    assert ("keep the whole model on the GPU" in whole[2]) is (profile == "24gb")
+
+
 def test_torch_compile_builds_for_the_real_chip_even_through_torch_cuda(fake_h200, monkeypatch):
     """Inductor asks torch.cuda.get_device_capability, which asks get_device_properties in turn: both
     emulated functions sit on that path, and the compiler must still get the H200 (cc 9.0), or its
