@@ -384,7 +384,8 @@ def cuda_context_gib() -> float:
 
 def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, record: dict) -> int:
     """Run each job in its own process (this script, one notebook) where :func:`place` puts it; merge its row.
-    Jobs start in order, none overtaking a ``real`` run that waits for an idle GPU."""
+    Jobs start in order; a capped job that does not fit yet lets the next ones that fit start (a t4 run
+    beside three 24gb ones), and none overtakes a ``real`` run that waits for an idle GPU."""
     import subprocess
 
     import psutil
@@ -393,7 +394,7 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
     pynvml.nvmlInit()
     card_gib = min(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(int(g))).total for g in gpus) / GIB
     card_gib -= 6  # the capped runs' CUDA contexts and compile workers
-    ram_gib = psutil.virtual_memory().total / GIB - 20  # this script, the page cache of the model files
+    ram_gib = psutil.virtual_memory().total / GIB - 8  # this script and the notebook runners (the page cache yields)
     context = f"{cuda_context_gib():.3f}"
     began, failed = time.perf_counter(), 0
     running: dict[str, list] = {gpu: [] for gpu in gpus}  # [process, part file, profile, shared flag]
@@ -409,12 +410,14 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
             print(f"{job[2].name} [{job[0]} / {job[1]}]: left for the next run (it took {job[3]:.0f} s, "
                   f"{left:.0f} s are left)", flush=True)  # the next run starts it
             queue.remove(job)
-        while queue:
-            profile, mode, path, _ = queue[0]
+        for job in list(queue):
+            profile, mode, path, _ = job
             gpu = place(profile, {g: [r[2] for r in on] for g, on in running.items()}, card_gib, ram_gib)
             if gpu is None:
-                break
-            queue.pop(0)
+                if profile == "real":
+                    break  # nothing overtakes a real run that waits for an idle GPU
+                continue  # a smaller capped run may still fit beside the others
+            queue.remove(job)
             part = parts / f"{profile}-{mode}-{path.stem}.json"
             command = [sys.executable, __file__, path.stem, "--profile", profile, "--mode", mode, "--steps", str(args.steps),
                        "--models", str(args.models), "--results", str(part), "--texts", str(args.texts),

@@ -179,7 +179,8 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
     class Run:  # a child that writes its row and ends after a moment
         def __init__(self, command, env):
             at = command.index
-            self.part, self.profile = Path(command[at("--results") + 1]), command[at("--profile") + 1]
+            self.part, self.profile, self.mode = (Path(command[at("--results") + 1]), command[at("--profile") + 1],
+                                                  command[at("--mode") + 1])
             started.append((self.profile, env["COGVIDEOX_CUDA_CONTEXT_GIB"], [p for p, _ in running()]))
             self.returncode, self.polls = 0, 0
 
@@ -188,7 +189,7 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
             if self.polls < 2:
                 return None
             self.part.write_text(json.dumps({"rows": [dict(notebook=f"{self.profile}.ipynb", profile=self.profile,
-                                                           mode="fewsteps", status="ok", seconds=1)]}))
+                                                           mode=self.mode, status="ok", seconds=1)]}))
             return 0
 
     live = []
@@ -196,7 +197,8 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
     monkeypatch.setattr(subprocess, "Popen", lambda command, env: live.append(Run(command, env)) or live[-1])
     nb = ROOT / "notebooks" / "00_setup.ipynb"
     jobs = [("real", "fewsteps", nb, None), ("t4", "fewsteps", nb, None), ("24gb", "fewsteps", nb, None),
-            ("real", "workshop", nb, None)]
+            ("real", "workshop", nb, None), ("24gb", "workshop", nb, None), ("24gb", "full", nb, None),
+            ("24gb", "fewsteps", nb, None), ("24gb", "workshop", nb, None), ("t4", "workshop", nb, None)]
     args = argparse.Namespace(deadline=None, steps=2, models=tmp_path, texts=tmp_path, timeout=60,
                               results=tmp_path / "results.json")
     record = {"rows": []}
@@ -204,5 +206,8 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
     assert started[0] == ("real", "0.500", [])  # alone
     assert started[1][0] == "t4" and started[1][2] == [] and started[2] == ("24gb", "0.500", ["t4"])  # side by side
     assert started[3] == ("real", "0.500", [])  # waited for the card to be idle
-    shared = {r["profile"]: r["shared_gpu"] for r in json.loads(args.results.read_text())["rows"]}
-    assert shared == {"real": False, "t4": True, "24gb": True}
+    assert [s[0] for s in started[4:7]] == ["24gb"] * 3 and started[6][2] == ["24gb"] * 2
+    # three 24gb runs hold 96 of the 120 GiB of host RAM: the fourth waits, the t4 behind it starts beside them
+    assert started[7] == ("t4", "0.500", ["24gb"] * 3) and started[8][0] == "24gb"
+    shared = {(r["profile"], r["mode"]): r["shared_gpu"] for r in json.loads(args.results.read_text())["rows"]}
+    assert shared[("real", "fewsteps")] is False and shared[("t4", "fewsteps")] and shared[("t4", "workshop")]
