@@ -452,20 +452,37 @@ def check_request(
         warning: num_frames=24 is above the 9 frames this model was made for: ...
     """
     native = model_defaults(pipe)
-    trained = native["num_frames"]
-    multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size
-    compression = pipe.vae_scale_factor_temporal
-    warnings: list[str] = []
-
     if not isinstance(prompt, str):
         raise RequestError(f"prompt must be a string, got {type(prompt).__name__}.")
     if negative_prompt is not None and not isinstance(negative_prompt, str):
         raise RequestError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}.")
+    warnings = _frame_warnings(pipe, num_frames, native["num_frames"])
+    warnings += _size_warnings(pipe, num_frames, height, width, native)
+    _check_steps(pipe, num_inference_steps)
+    _check_guidance(guidance_scale)
+    _check_host_memory(pipe, num_frames, height, width)
+    _check_cpu_time(pipe, num_frames, height, width, num_inference_steps)
+    if strength is not None:
+        _check_strength(strength, num_inference_steps)
+    _check_finite_extras(extras)
+    for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+        n = len(pipe.tokenizer(text).input_ids) if text else 0
+        if n > MAX_PROMPT_TOKENS:
+            warnings.append(f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the "
+                            "rest. Shorten it, keeping what matters at the start.")
+    for w in warnings:
+        print(f"warning: {w}")
+    return warnings
+
+
+def _frame_warnings(pipe, num_frames, trained: int) -> list[str]:
+    """Refuse a frame count that is not a whole number >= 1; warn where it is not 8N+1 or above ``trained``."""
     if not _is_int(num_frames) or num_frames < 1:
         raise RequestError(
             f"num_frames={num_frames!r}: must be a whole number of at least 1. "
             f"This model was made for {trained}; 8N+1 counts such as 25 or 17 give faster drafts."
         )
+    compression, warnings = pipe.vae_scale_factor_temporal, []
     if (num_frames - 1) % 8:
         latents = latent_frames(num_frames, compression)
         cheapest = compression * (latents - 1) + 1
@@ -484,41 +501,28 @@ def check_request(
             f"expect broken motion and more memory. Use {trained} or fewer"
             + (f" ({trained - 24} or {trained - 32} for drafts)." if trained > 33 else ".")
         )
-    why = f"{pipe.vae_scale_factor_spatial}x VAE downscaling times patch size {pipe.transformer.config.patch_size}"
-    for name, value in (("height", height), ("width", width)):
-        check_dimension(name, value, multiple, native[name], why)
-    if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
+    return warnings
 
+
+def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[str]:
+    """Refuse a size the model cannot take; warn where it differs from the one it was trained at (for
+    CogVideoX-5b-I2V, whose position embeddings are learned, also a frame count other than its own)."""
+    patch = pipe.transformer.config.patch_size
+    why = f"{pipe.vae_scale_factor_spatial}x VAE downscaling times patch size {patch}"
+    for name, value in (("height", height), ("width", width)):
+        check_dimension(name, value, pipe.vae_scale_factor_spatial * patch, native[name], why)
+    if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
         try:
             check_size(pipe, height, width)
         except InputError as e:
             raise RequestError(str(e)) from None
-        if num_frames != native["num_frames"]:
-            warnings.append(
-                f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} frames; "
-                "for any other count diffusers swaps them for computed sine-cosine ones it never trained with "
+        if num_frames == native["num_frames"]:
+            return []
+        return [f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} "
+                "frames; for any other count diffusers swaps them for computed sine-cosine ones it never trained with "
                 "(CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
-                f"{native['num_frames']} and keep the frames you need.")
-    elif (height, width) != (native["height"], native["width"]):
-        warnings.append(
-            f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
-            "it runs, but quality drops the further you go."
-        )
-    _check_steps(pipe, num_inference_steps)
-    _check_guidance(guidance_scale)
-    _check_host_memory(pipe, num_frames, height, width)
-    _check_cpu_time(pipe, num_frames, height, width, num_inference_steps)
-    if strength is not None:
-        _check_strength(strength, num_inference_steps)
-    _check_finite_extras(extras)
-    for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
-        if text:
-            n = len(pipe.tokenizer(text).input_ids)
-            if n > MAX_PROMPT_TOKENS:
-                warnings.append(
-                    f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the rest. "
-                    "Shorten it, keeping what matters at the start."
-                )
-    for w in warnings:
-        print(f"warning: {w}")
-    return warnings
+                f"{native['num_frames']} and keep the frames you need."]
+    if (height, width) != (native["height"], native["width"]):
+        return [f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
+                "it runs, but quality drops the further you go."]
+    return []

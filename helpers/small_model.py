@@ -58,69 +58,56 @@ def _tokenizer(words=_WORDS):
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=226)
 
 
-def _components(seed: int, task: str = "text") -> dict:
-    import torch
+def scaled_down_components(tokenizer, *, text: dict, vae: dict, transformer: dict, image: bool = False) -> dict:
+    """A scaled-down CogVideoX (the kit's small and nano models) with random weights: ``text``, ``vae`` and
+    ``transformer`` give the sizes, the rest is CogVideoX-5b's design.
+
+    That design: a gated-GELU T5 encoder; a 3-block VAE (4x in space, 4x in time; tiles of 24x40 pixels,
+    half of ``sample_height`` x 80, keep a tiled decode of 48x72 exactly the size of an untiled one); a
+    transformer with rotary position embeddings over 2x2 patches, taking the VAE's latents (twice the channels
+    for image to video, which stacks the picture's latents on the noisy ones and, as CogVideoX-5b-I2V, learns
+    its position embeddings for one size); CogVideoX-5b's scheduler.
+
+    Example:
+        >>> from helpers.small_model import _tokenizer, scaled_down_components
+        >>> parts = scaled_down_components(_tokenizer(), text=dict(d_model=16, d_kv=4, d_ff=32, num_layers=1,
+        ...     num_heads=4), vae=dict(block_out_channels=(8, 8, 8), latent_channels=4, norm_num_groups=4,
+        ...     sample_height=48, scaling_factor=1.0), transformer=dict(num_attention_heads=2, attention_head_dim=8,
+        ...     time_embed_dim=16, text_embed_dim=16, num_layers=1, sample_width=18, sample_height=12, sample_frames=9))
+        >>> parts["transformer"].config.in_channels, sorted(parts)
+        (4, ['scheduler', 'text_encoder', 'tokenizer', 'transformer', 'vae'])
+    """
     from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
     from transformers import T5Config, T5EncoderModel
 
-    tokenizer = _tokenizer()
-    torch.manual_seed(seed)
-    text_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer),
-            d_model=32,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            feed_forward_proj="gated-gelu",
-            relative_attention_num_buckets=32,
-            relative_attention_max_distance=128,
-            dropout_rate=0.0,
-        )
-    )
-    # 2:3 like 480x720: 48x72 pixels -> 12x18 latents (3 blocks: 4x in space, 4x in time).
-    vae = AutoencoderKLCogVideoX(
-        down_block_types=("CogVideoXDownBlock3D",) * 3,
-        up_block_types=("CogVideoXUpBlock3D",) * 3,
-        block_out_channels=(16, 32, 32),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=8,
-        temporal_compression_ratio=4,
-        # VAE tiling splits frames into tiles of half these sizes: 24x40 pixels keeps the
-        # tile overlaps whole latents, so a tiled decode returns exactly 48x72 like an untiled one.
-        sample_height=48,
-        sample_width=80,
-        scaling_factor=0.7,
-    )
-    # Image-to-video (like CogVideoX-5b-I2V): the picture's latents are stacked on the noisy ones
-    # (twice the channels), and position embeddings are learned for one size only.
-    image = task == "image"
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=4,
-        attention_head_dim=16,
-        in_channels=8 if image else 4,
-        out_channels=4,
-        time_embed_dim=32,
-        text_embed_dim=32,
-        num_layers=2,
-        sample_width=18,
-        sample_height=12,
-        sample_frames=9,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=226,
-        use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=image,
-    )
-    scheduler = CogVideoXDPMScheduler(**SCHEDULER_CONFIG)
+    latent = vae["latent_channels"]
     return dict(
         tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=transformer,
-        scheduler=scheduler,
+        text_encoder=T5EncoderModel(T5Config(vocab_size=len(tokenizer), feed_forward_proj="gated-gelu",
+                                             dropout_rate=0.0, **text)),
+        vae=AutoencoderKLCogVideoX(down_block_types=("CogVideoXDownBlock3D",) * 3,
+                                   up_block_types=("CogVideoXUpBlock3D",) * 3, layers_per_block=1,
+                                   temporal_compression_ratio=4, sample_width=80, **vae),
+        transformer=CogVideoXTransformer3DModel(in_channels=2 * latent if image else latent, out_channels=latent,
+                                                patch_size=2, temporal_compression_ratio=4, max_text_seq_length=226,
+                                                use_rotary_positional_embeddings=True,
+                                                use_learned_positional_embeddings=image, **transformer),
+        scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG),
+    )
+
+
+def _components(seed: int, task: str = "text") -> dict:
+    import torch
+
+    tokenizer = _tokenizer()
+    torch.manual_seed(seed)
+    return scaled_down_components(
+        tokenizer, image=task == "image",
+        text=dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+        vae=dict(block_out_channels=(16, 32, 32), latent_channels=4, norm_num_groups=8, sample_height=48,
+                 scaling_factor=0.7),
+        transformer=dict(num_attention_heads=4, attention_head_dim=16, time_embed_dim=32, text_embed_dim=32,
+                         num_layers=2, sample_width=18, sample_height=12, sample_frames=9),
     )
 
 

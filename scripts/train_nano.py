@@ -57,49 +57,19 @@ def untrained_components(seed: int = 0) -> dict:
         ['scheduler', 'text_encoder', 'tokenizer', 'transformer', 'vae']
     """
     import torch
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
-    from transformers import T5Config, T5EncoderModel
 
-    from helpers.small_model import SCHEDULER_CONFIG
+    from helpers.small_model import scaled_down_components
 
     tok = tokenizer()
     torch.manual_seed(seed)
-    text_encoder = T5EncoderModel(
-        T5Config(vocab_size=len(tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                 feed_forward_proj="gated-gelu", dropout_rate=0.0)
-    )
-    vae = AutoencoderKLCogVideoX(
-        down_block_types=("CogVideoXDownBlock3D",) * 3,
-        up_block_types=("CogVideoXUpBlock3D",) * 3,
-        block_out_channels=(32, 64, 64),
-        layers_per_block=1,
-        latent_channels=16,
-        norm_num_groups=16,
-        temporal_compression_ratio=4,
-        sample_height=nano.HEIGHT,
-        sample_width=80,  # tiles of 24x40 keep a tiled decode exactly 48x72 (see small_model)
-        scaling_factor=1.0,  # set from the trained encoder's latent spread
-    )
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=8,
-        attention_head_dim=32,
-        in_channels=16,
-        out_channels=16,
-        time_embed_dim=128,
-        text_embed_dim=64,
-        num_layers=6,
-        sample_width=nano.WIDTH // 4,
-        sample_height=nano.HEIGHT // 4,
-        sample_frames=nano.FRAMES,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=226,
-        use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=False,
-    )
-    return dict(
-        tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer,
-        scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG),
+    return scaled_down_components(
+        tok,
+        text=dict(d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4),
+        vae=dict(block_out_channels=(32, 64, 64), latent_channels=16, norm_num_groups=16, sample_height=nano.HEIGHT,
+                 scaling_factor=1.0),  # scaling_factor: set from the trained encoder's latent spread
+        transformer=dict(num_attention_heads=8, attention_head_dim=32, time_embed_dim=128, text_embed_dim=64,
+                         num_layers=6, sample_width=nano.WIDTH // 4, sample_height=nano.HEIGHT // 4,
+                         sample_frames=nano.FRAMES),
     )
 
 
