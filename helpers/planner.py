@@ -213,6 +213,18 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         decode = m["decode_untiled_gib_per_pixel"] * height * width
     decode *= batch if "vae_slicing" not in steps else 1
 
+    resident, host, family = _residency(recipe, steps, w, t5, dit, vae)
+    stages = dict(
+        encode=resident["encode"] + m["encode_gib"],
+        denoise=resident["denoise"] + denoise,
+        decode=resident["decode"] + decode,
+    )
+    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
+
+
+def _residency(recipe: str, steps: set, w: dict, t5: float, dit: float, vae: float) -> tuple[dict, float, str]:
+    """What a recipe keeps on the GPU in each stage (GiB of weights), its host RAM and its speed family."""
+    m = MEASURED
     total = t5 + dit + vae
     host = m["host_base_gib"] + total  # every weight held in host RAM: the offloading recipes
     if steps & {"all_on_gpu", "low_ram_staged"}:
@@ -242,12 +254,7 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         family = "group_offload_streams" if streams else "group_offload"
     else:
         raise ValueError(f"the planner does not know recipe {recipe!r}: use one of {', '.join(RECIPES)}")
-    stages = dict(
-        encode=resident["encode"] + m["encode_gib"],
-        denoise=resident["denoise"] + denoise,
-        decode=resident["decode"] + decode,
-    )
-    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
+    return resident, host, family
 
 
 def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **request) -> tuple[Prediction | None, str]:
