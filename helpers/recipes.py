@@ -1,27 +1,44 @@
-"""Memory recipes: where the pipeline's parts live while it runs, applied by name.
+"""Recipes by name, in one registry: where the pipeline's parts live while it runs (memory steps) and how
+much work it skips (speed steps: diffusers' caching hooks, fused projections, fp8, compile, fewer steps).
 
-A recipe is a ``+``-joined list of steps, e.g. ``"model_cpu_offload+vae_tiling"`` (the
-seed's recipe). Steps that need CUDA are skipped on a CPU-only machine with a one-line note.
-Speed steps that keep the request as asked (``fp8``, ``compile``, ``pab``, ... from
-:mod:`helpers.speed`) may follow the memory steps: the planner's "fastest" recipe uses them.
+A recipe is a ``+``-joined list of steps, e.g. ``"model_cpu_offload+vae_tiling"`` (the seed's
+recipe) or ``"all_on_gpu+vae_tiling+fp8+compile"``; ``first_block_cache@0.2`` gives a step its value.
+Each step is one entry of :data:`REGISTRY`: what it does, whether it needs CUDA, whether it is a speed
+step, and when it applies (the feed-forward chunks wrap the blocks before offloading hooks see them;
+fp8 quantizes where the weights now are; compile comes last, tracing whatever the others installed).
+
+Schedule-based caches (Pyramid Attention Broadcast, FasterCache, TaylorSeer) skip the same work
+whatever the weights, so their speed on random weights is their real speed; First Block Cache and
+MagCache decide from the activations, so how much they skip must be measured on a trained model.
+
+Example:
+    >>> from helpers.recipes import parse_recipe
+    >>> parse_recipe("compile+model_cpu_offload+first_block_cache@0.2")
+    [('model_cpu_offload', ''), ('first_block_cache', '0.2'), ('compile', '')]
 """
 
 from __future__ import annotations
 
-#: Step name -> (needs CUDA, what it does). Each is one diffusers call.
-STEPS = {
-    "all_on_gpu": (True, "every component on the GPU: fastest, most VRAM"),
-    "model_cpu_offload": (True, "each component moves to the GPU only while it runs (pipe.enable_model_cpu_offload)"),
-    "sequential_cpu_offload": (True, "layers stream to the GPU one at a time: least VRAM, slowest"),
-    "group_offload": (True, "transformer blocks move to the GPU one block at a time, T5 whole: it has no list of blocks directly under it (diffusers group offloading)"),
-    "group_offload_streams": (True, "group offloading that copies the next block on a CUDA stream while this one runs"),
-    "lean_offload": (True, "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU"),
-    "ff_chunking": (False, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)"),
-    "layerwise_fp8": (False, "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
-    "vae_tiling": (False, "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
-    "vae_small_tiles": (False, "VAE tiling with tiles of a fifth of the height and 2/9 of the width: less decode memory"),
-    "vae_slicing": (False, "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
-}
+from dataclasses import dataclass
+from typing import Callable
+
+# diffusers' default TaylorSeer patterns ("^transformer_blocks.*attn", re.fullmatch) match no module of
+# CogVideoX, whose attention is "transformer_blocks.N.attn1": these do (attention and feed-forward).
+# TaylorSeer keeps two bf16 copies (value and slope) of every hooked output: about 27 GiB more for the
+# 5b at 49x480x720 (with fp32 copies it ran out of an H100's 80 GB).
+TAYLORSEER_IDENTIFIERS = [r"transformer_blocks\.\d+\.attn1", r"transformer_blocks\.\d+\.ff"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recipe step: ``apply(pipe, value, options)`` returns the request changes it makes (or None)."""
+
+    what: str
+    apply: Callable
+    needs_cuda: bool = False
+    speed: bool = False
+    keeps_request: bool = True
+    order: int = 1  # 0: wraps the blocks, 1: memory, 2: fp8, 3: the other speed steps, 4: compile
 
 
 def _group_offload(pipe, use_stream: bool) -> None:
@@ -77,8 +94,137 @@ def _small_tiles(pipe) -> None:
         pipe.vae.enable_tiling()
 
 
+def _layerwise_fp8(pipe) -> None:
+    import torch
+
+    pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
+
+
+def _cache(pipe, config: str, **fields) -> None:
+    """``pipe.transformer.enable_cache(<config>(**fields))``, the one diffusers call every cache is."""
+    import diffusers
+
+    pipe.transformer.enable_cache(getattr(diffusers, config)(**fields))
+
+
+def _pab(pipe, value, options) -> None:  # diffusers' documented configuration for CogVideoX
+    _cache(pipe, "PyramidAttentionBroadcastConfig", spatial_attention_block_skip_range=2,
+           spatial_attention_timestep_skip_range=(100, 800), current_timestep_callback=lambda: pipe.current_timestep)
+
+
+def _fastercache(pipe, value, options) -> None:  # diffusers' documented configuration for CogVideoX
+    _cache(pipe, "FasterCacheConfig", spatial_attention_block_skip_range=2,
+           spatial_attention_timestep_skip_range=(-1, 681), current_timestep_callback=lambda: pipe.current_timestep,
+           attention_weight_callback=lambda _: 0.3, unconditional_batch_skip_range=5,
+           unconditional_batch_timestep_skip_range=(-1, 781), tensor_format="BFCHW")
+
+
+def _taylorseer(pipe, value, options) -> None:
+    import torch
+
+    _cache(pipe, "TaylorSeerCacheConfig", cache_interval=int(value or 5), disable_cache_before_step=3, max_order=1,
+           taylor_factors_dtype=torch.bfloat16, cache_identifiers=TAYLORSEER_IDENTIFIERS)
+
+
+def _magcache(pipe, value, options) -> None:
+    from .checks import model_defaults
+
+    if options.get("mag_ratios") is None:
+        raise ValueError("magcache needs the model's magnitude ratios: ratios = helpers.recipes.calibrate_magcache"
+                         '(pipe, prompt=...), then apply_speed(pipe, "magcache", mag_ratios=ratios)')
+    steps = options.get("num_inference_steps") or options.get("steps") or model_defaults(pipe)["num_inference_steps"]
+    _cache(pipe, "MagCacheConfig", threshold=float(value or 0.06), mag_ratios=list(options["mag_ratios"]),
+           num_inference_steps=steps)
+
+
+def _half_steps(pipe, value, options) -> dict:
+    from .checks import model_defaults
+
+    return {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}
+
+
+def _fp8(pipe, value, options) -> None:
+    from .quantization import quantize_model
+
+    quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type)
+
+
+def _compile(pipe, value, options) -> None:
+    for block in pipe.transformer.transformer_blocks:  # the 42 identical blocks share one compiled graph
+        block.compile()
+
+
+def _memory(call: Callable, what: str, needs_cuda: bool = False, order: int = 1) -> Step:
+    return Step(what, lambda pipe, value, options: call(pipe), needs_cuda=needs_cuda, order=order)
+
+
+def _speed(call: Callable, what: str, keeps_request: bool = True, order: int = 3) -> Step:
+    return Step(what, call, speed=True, keeps_request=keeps_request, order=order)
+
+
+#: Every step a recipe can name: memory steps first, then speed steps.
+REGISTRY: dict[str, Step] = {
+    "all_on_gpu": _memory(lambda pipe: pipe.to("cuda"), "every component on the GPU: fastest, most VRAM", True),
+    "model_cpu_offload": _memory(lambda pipe: pipe.enable_model_cpu_offload(), "each component moves to the GPU only while it runs (pipe.enable_model_cpu_offload)", True),
+    "sequential_cpu_offload": _memory(lambda pipe: pipe.enable_sequential_cpu_offload(), "layers stream to the GPU one at a time: least VRAM, slowest", True),
+    "group_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=False), "transformer blocks move to the GPU one block at a time, T5 whole: it has no list of blocks directly under it (diffusers group offloading)", True),
+    "group_offload_streams": _memory(lambda pipe: _group_offload(pipe, use_stream=True), "group offloading that copies the next block on a CUDA stream while this one runs", True),
+    "lean_offload": _memory(_lean_offload, "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU", True),
+    "ff_chunking": _memory(_chunk_feed_forwards, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)", order=0),
+    "layerwise_fp8": _memory(_layerwise_fp8, "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
+    "vae_tiling": _memory(lambda pipe: pipe.vae.enable_tiling(), "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
+    "vae_small_tiles": _memory(_small_tiles, "VAE tiling with tiles of a fifth of the height and 2/9 of the width: less decode memory"),
+    "vae_slicing": _memory(lambda pipe: pipe.vae.enable_slicing(), "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
+    "baseline": _speed(lambda pipe, value, options: None, "nothing skipped"),
+    "fused_qkv": _speed(lambda pipe, value, options: pipe.transformer.fuse_qkv_projections(), "query, key and value projections fused into one matmul per attention layer"),
+    "pab": _speed(_pab, "Pyramid Attention Broadcast: reuse attention outputs of the previous step in the middle of sampling"),
+    "fastercache": _speed(_fastercache, "FasterCache: reuse attention outputs and skip most unconditional (CFG) passes"),
+    "first_block_cache": _speed(lambda pipe, value, options: _cache(pipe, "FirstBlockCacheConfig", threshold=float(value or 0.05)), "First Block Cache: skip all later blocks when the first block's output barely changed"),
+    "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
+    "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
+    "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
+    "fp8": _speed(_fp8, "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
+    "compile": _speed(_compile, "torch.compile of each transformer block (the 42 identical blocks share one compiled graph)", order=4),
+}
+
+#: Memory steps: name -> (needs CUDA, what it does) (``02_memory_optimizations`` lists them).
+STEPS = {name: (step.needs_cuda, step.what) for name, step in REGISTRY.items() if not step.speed}
+#: Speed steps: name -> what it does.
+SPEED_RECIPES = {name: step.what for name, step in REGISTRY.items() if step.speed}
+
+
+def parse_recipe(recipe: str, known: dict | None = None) -> list[tuple[str, str]]:
+    """``recipe``'s ``(step, value)`` pairs in the order they apply; ``ValueError`` names an unknown step.
+
+    ``known`` (default: :data:`REGISTRY`) limits the steps allowed.
+
+    Example:
+        >>> from helpers.recipes import SPEED_RECIPES, parse_recipe
+        >>> parse_recipe("vae_tiling+all_on_gpu")
+        [('vae_tiling', ''), ('all_on_gpu', '')]
+        >>> parse_recipe("turbo", SPEED_RECIPES)
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown speed recipe 'turbo'; the kit knows baseline, fused_qkv, pab, fastercache, first_block_cache, taylorseer, magcache, half_steps, fp8, compile
+    """
+    known = REGISTRY if known is None else known
+    steps = [tuple(s.strip().partition("@")[::2]) for s in recipe.split("+") if s.strip()]
+    for name, _ in steps:
+        if name in REGISTRY and not REGISTRY[name].keeps_request and name not in known:
+            raise ValueError(f"recipe step {name!r} changes the request: use changes = apply_speed(pipe, {name!r}) "
+                             "and pass the changes to the pipeline with your request.")
+        if name not in known:
+            if known is SPEED_RECIPES:
+                raise ValueError(f"unknown speed recipe {name!r}; the kit knows {', '.join(SPEED_RECIPES)}")
+            keeping = ", ".join(k for k, s in REGISTRY.items() if s.speed and s.keeps_request)
+            raise ValueError(f"unknown recipe step {name!r}: use one or more of {', '.join(STEPS)} joined by '+' "
+                             f"(speed steps that keep the request: {keeping}).")
+    return sorted(steps, key=lambda step: REGISTRY[step[0]].order)
+
+
 def apply_recipe(pipe, recipe: str) -> str:
-    """Apply a memory recipe to ``pipe``; return the steps actually applied, ``+``-joined.
+    """Apply a recipe (memory steps, then speed steps that keep the request) to ``pipe``; return the steps
+    actually applied, ``+``-joined.
 
     Steps that need a CUDA GPU are skipped on a CPU-only machine (the pipeline stays on the
     CPU) with a printed note. An unknown step raises ``ValueError`` listing the known ones.
@@ -94,44 +240,77 @@ def apply_recipe(pipe, recipe: str) -> str:
     """
     import torch
 
-    from .speed import SPEED_RECIPES, apply_speed
-
-    steps = [s.strip() for s in recipe.split("+") if s.strip()]
-    speed = [s for s in steps if s.partition("@")[0] in SPEED_RECIPES and s not in ("baseline", "half_steps")]
-    steps = [s for s in steps if s not in speed]
-    steps.sort(key=lambda s: s != "ff_chunking")  # wrap the blocks before any offloading hooks see them
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ValueError(f"unknown recipe step {unknown[0]!r}: use one or more of {', '.join(STEPS)} joined by '+' "
-                         f"(speed steps that keep the request: {', '.join(k for k in SPEED_RECIPES if k not in ('baseline', 'half_steps'))}).")
+    allowed = {k: s for k, s in REGISTRY.items() if s.keeps_request}
     applied = []
-    for step in steps:
-        needs_cuda, _ = STEPS[step]
-        if needs_cuda and not torch.cuda.is_available():
-            print(f"skipped {step}: it needs a CUDA GPU; running on the CPU.")
+    for name, value in parse_recipe(recipe, allowed):
+        if REGISTRY[name].needs_cuda and not torch.cuda.is_available():
+            print(f"skipped {name}: it needs a CUDA GPU; running on the CPU.")
             continue
-        if step == "all_on_gpu":
-            pipe.to("cuda")
-        elif step == "model_cpu_offload":
-            pipe.enable_model_cpu_offload()
-        elif step == "sequential_cpu_offload":
-            pipe.enable_sequential_cpu_offload()
-        elif step in ("group_offload", "group_offload_streams"):
-            _group_offload(pipe, use_stream=step.endswith("streams"))
-        elif step == "lean_offload":
-            _lean_offload(pipe)
-        elif step == "ff_chunking":
-            _chunk_feed_forwards(pipe)
-        elif step == "layerwise_fp8":
-            pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
-        elif step == "vae_small_tiles":
-            _small_tiles(pipe)
-        elif step == "vae_tiling":
-            pipe.vae.enable_tiling()
-        elif step == "vae_slicing":
-            pipe.vae.enable_slicing()
-        applied.append(step)
-    if speed:  # after the memory steps: fp8 quantizes where the weights now are, compile comes last
-        apply_speed(pipe, "+".join(speed))
-        applied += speed
+        REGISTRY[name].apply(pipe, value, {})
+        applied.append(f"{name}@{value}" if value else name)
     return "+".join(applied) or "cpu"
+
+
+def apply_speed(pipe, recipe: str, *, steps: int | None = None, mag_ratios: list[float] | None = None) -> dict:
+    """Apply the speed ``recipe`` (steps of :data:`SPEED_RECIPES`) to ``pipe``; returns request changes (e.g. steps).
+
+    Recipes combine with "+" (``"fused_qkv+pab"``); ``first_block_cache@0.2`` sets its threshold
+    (the relative change of the first block's output under which the other blocks are skipped),
+    ``taylorseer@3`` its interval (one full pass every 3 steps), ``magcache@0.1`` its error budget.
+    ``magcache`` needs ``mag_ratios`` from :func:`calibrate_magcache` and the number of ``steps`` you
+    will ask for (default: the model's). Call on a freshly loaded pipeline:
+    caching hooks stay until ``pipe.transformer.disable_cache()``.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.recipes import apply_speed
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> apply_speed(pipe, "half_steps")
+        {'num_inference_steps': 12}
+        >>> apply_speed(pipe, "magcache")
+        Traceback (most recent call last):
+        ...
+        ValueError: magcache needs the model's magnitude ratios: ratios = helpers.recipes.calibrate_magcache(pipe, prompt=...), then apply_speed(pipe, "magcache", mag_ratios=ratios)
+    """
+    changes: dict = {}
+    for name, value in parse_recipe(recipe, SPEED_RECIPES):
+        options = dict(steps=steps, mag_ratios=mag_ratios, **changes)
+        changes.update(REGISTRY[name].apply(pipe, value, options) or {})
+    return changes
+
+
+def calibrate_magcache(pipe, **request) -> list[float]:
+    """Run ``pipe(**request)`` once in MagCache's calibration mode and return the model's magnitude ratios.
+
+    The ratios (how much the transformer's residual shrinks from one step to the next) belong to
+    the checkpoint and the number of steps: calibrate once per model, keep the list, pass it to
+    ``apply_speed(pipe, "magcache", mag_ratios=...)``. Nothing is skipped while calibrating.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.recipes import calibrate_magcache
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> pipe.set_progress_bar_config(disable=True)
+        >>> ratios = calibrate_magcache(pipe, prompt="a red circle moving right", num_inference_steps=4)
+        >>> len(ratios), ratios[0]
+        (4, 1.0)
+    """
+    import contextlib
+    import io
+
+    from diffusers import MagCacheConfig
+
+    from .checks import model_defaults
+
+    request = {**model_defaults(pipe), **request}
+    pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=request["num_inference_steps"]))
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):  # diffusers prints the ratios at the last step
+            pipe(**request, output_type="latent")
+    finally:
+        pipe.transformer.disable_cache()
+    line = [ln for ln in printed.getvalue().splitlines() if ln.startswith("[")][-1]
+    return [round(float(x), 5) for x in line.strip("[]").split(",")]

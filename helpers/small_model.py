@@ -151,9 +151,11 @@ def kit_cache_dir() -> Path:
     """The kit's cache folder: ``$COGVIDEOX_KIT_CACHE``, else ``~/.cache/cogvideox-kit``.
 
     Example:
+        >>> import os
+        >>> from pathlib import Path
         >>> from helpers.small_model import kit_cache_dir
-        >>> kit_cache_dir().name
-        'cogvideox-kit'
+        >>> kit_cache_dir() == Path(os.environ.get("COGVIDEOX_KIT_CACHE", Path.home() / ".cache" / "cogvideox-kit"))
+        True
     """
     return Path(os.environ.get("COGVIDEOX_KIT_CACHE", Path.home() / ".cache" / "cogvideox-kit"))
 

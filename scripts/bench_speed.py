@@ -10,7 +10,7 @@ trained CogVideoX-nano (media/benchmarks/speed_quality_nano.json) and say so.
 
 Each group runs in a fresh process on one pipeline (all components on the GPU, VAE tiling):
 its base recipe (nothing, "compile", "fp8+compile") is applied once, then each extra recipe
-(helpers.speed) in turn, its caches removed after. For each: a 2-step warm-up at the same size
+(helpers.recipes) in turn, its caches removed after. For each: a 2-step warm-up at the same size
 (compilation happens there: compile_s is that call less its encoding and the same steps' steady
 time; over all the steps when a cache sits on a compiled model, whose schedule recompiles it),
 then the timed call: prompt encoding, 50 steps at 49x480x720 with guidance 6, tiled decode
@@ -77,7 +77,7 @@ def child(group: str, steps: int, model: str) -> None:
     import torch
 
     import helpers
-    from helpers.speed import apply_speed
+    from helpers.recipes import apply_speed
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -194,7 +194,7 @@ def nano_fp8(args) -> None:
     from helpers.nano import BACKGROUNDS, HELD_OUT, Scene, judge
     from eval_nano import generate
     from helpers.quantization import psnr_db
-    from helpers.speed import apply_speed
+    from helpers.recipes import apply_speed
 
     backgrounds = list(BACKGROUNDS)
     scenes = [Scene(c, s, m, backgrounds[k % len(backgrounds)]) for k, (c, s, m) in enumerate(HELD_OUT)]

@@ -1,13 +1,13 @@
 """What each speed recipe costs in quality, on CogVideoX-nano -> media/benchmarks/speed_quality_nano.json.
 
 CogVideoX-nano has real (trained) weights, so data-dependent shortcuts (First Block Cache)
-behave as they would on a trained model. For every recipe (helpers.speed): its 18 held-out
+behave as they would on a trained model. For every recipe (helpers.recipes): its 18 held-out
 captions (one per colour/shape/motion triple, backgrounds in turn), 25 steps unless the recipe
 changes them, guidance 6, the same seeds; PSNR of each clip against the baseline's, the
 caption-following score from helpers.nano.judge, seconds per clip on this machine, and
 transformer_work: the share of the last block's attention and feed-forward passes that ran
 (1 = nothing skipped; what the GPU benchmark scales the data-dependent caches' time by).
-MagCache is calibrated first on one training caption (helpers.speed.calibrate_magcache).
+MagCache is calibrated first on one training caption (helpers.recipes.calibrate_magcache).
 
     python scripts/bench_speed_quality.py                      # the default list below
     python scripts/bench_speed_quality.py pab first_block_cache@0.2   # these rows (and the baseline) again
@@ -37,7 +37,7 @@ def main(recipes: list[str]) -> None:
     from helpers.quantization import psnr_db
     import torch
 
-    from helpers.speed import apply_speed, calibrate_magcache
+    from helpers.recipes import apply_speed, calibrate_magcache
 
     backgrounds = list(BACKGROUNDS)
     scenes = [Scene(c, s, m, backgrounds[k % len(backgrounds)]) for k, (c, s, m) in enumerate(HELD_OUT)]

@@ -81,7 +81,7 @@ def test_the_image_stage_trains_on_cpu_into_a_loadable_image_to_video_folder(tmp
 def test_recipes_quantization_and_caches_apply_unchanged_to_image_to_video(scheme, speed):
     """What 08 says: 02's memory recipes, 03/04's quantization and 07's caches work on the image pipeline too."""
     from helpers.quantization import quantize_model
-    from helpers.speed import apply_speed
+    from helpers.recipes import apply_speed
 
     pipe = helpers.load_pipeline("nano-i2v", task="image")
     assert helpers.apply_recipe(pipe, "vae_tiling+vae_slicing") == "vae_tiling+vae_slicing"

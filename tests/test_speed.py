@@ -6,7 +6,7 @@ import torch
 
 import helpers
 from helpers.quantization import QuantizationError
-from helpers.speed import SPEED_RECIPES, apply_speed, calibrate_magcache
+from helpers.recipes import SPEED_RECIPES, apply_speed, calibrate_magcache
 
 CPU_RECIPES = [r for r in SPEED_RECIPES if r not in ("baseline", "fp8", "compile", "magcache")]
 
@@ -93,3 +93,24 @@ def test_compiled_blocks_compute_the_same_video(baseline):
 def test_half_steps_halves_the_transformer_passes(baseline):
     _, calls = run("half_steps", steps=None)
     assert calls == helpers.model_defaults(helpers.load_pipeline("nano"))["num_inference_steps"] // 2
+
+
+def test_one_registry_applies_memory_steps_then_fp8_then_the_caches_then_compile():
+    from helpers.recipes import REGISTRY, STEPS, parse_recipe
+
+    assert [name for name, _ in parse_recipe("compile+pab+fp8+vae_tiling+ff_chunking")] == \
+        ["ff_chunking", "vae_tiling", "fp8", "pab", "compile"]
+    assert set(STEPS) | set(SPEED_RECIPES) == set(REGISTRY) and not set(STEPS) & set(SPEED_RECIPES)
+
+
+def test_a_recipe_takes_memory_and_speed_steps_but_not_one_that_changes_the_request():
+    from helpers.recipes import apply_recipe
+
+    pipe = helpers.load_pipeline("nano")
+    with pytest.raises(ValueError, match=r"'half_steps' changes the request: use changes = apply_speed\(pipe, 'half_steps'\)"):
+        apply_recipe(pipe, "vae_tiling+half_steps")
+    with pytest.raises(ValueError, match=r"unknown recipe step 'turbo': use one or more of all_on_gpu, .* \(speed steps that keep"):
+        apply_recipe(pipe, "vae_tiling+turbo")
+    assert not pipe.vae.use_tiling  # refused before anything was applied
+    assert apply_recipe(pipe, "first_block_cache@0.3+vae_tiling") == "vae_tiling+first_block_cache@0.3"
+    assert pipe.vae.use_tiling and pipe.transformer.is_cache_enabled
