@@ -348,48 +348,73 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     return memory, why
 
 
-def model_that_fits(report, model: str | None = None, *, whole_gpu: bool = False, task: str = "text") -> tuple:
-    """``(choice, recipe, note)``: ``model`` and the planner's recipe for it here, or the kit's trained model where it cannot run.
+@dataclass
+class Fit:
+    """:func:`model_that_fits`'s answer: the model, its recipe, why, and whether it replaced yours."""
+
+    choice: object  # helpers.loading.ModelChoice
+    recipe: str
+    why: str
+    fell_back: bool
+
+
+def model_that_fits(report, model: str | None = None, recipe: str | None = None, *, whole_gpu: bool = False,
+                    task: str = "text", **request) -> Fit:
+    """``model`` and the planner's recipe for it here, or the kit's trained model where it cannot run, and why.
 
     CogVideoX-5b falls back to CogVideoX-nano (``nano-i2v`` for ``task="image"``) where nothing fits it
-    here, where a notebook whose recipes keep the whole model on the GPU (``whole_gpu``) would have to
-    offload it, or where the planner's pick is the low-RAM recipe, which the kit has for text to video
-    only (``task`` ``"image"`` or ``"video"``). ``note`` says what was skipped and why; it is empty when
-    ``model`` stays. The frames planned for are the 5b's own (text to video: 17 in workshop mode).
+    here (then ``why`` also names the first smaller frame count that fits), where a notebook whose recipes
+    keep the whole model on the GPU (``whole_gpu``) would have to offload it, or where the planner's pick
+    is the low-RAM recipe, which the kit has for text to video only (``task`` ``"image"`` or ``"video"``).
+    ``recipe`` is yours or a goal (:func:`choose_recipe`); ``request`` (``num_frames``, ``height``,
+    ``width``, ``guidance_scale``) is what is planned for: by default the 5b's own frames (text to video:
+    17 in workshop mode).
 
     Example:
         >>> from types import SimpleNamespace
         >>> from helpers.planner import model_that_fits
         >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, host_ram_total_gib=64, compute_capability="8.9")
-        >>> choice, recipe, note = model_that_fits(rtx4090, "THUDM/CogVideoX-5b")
-        >>> choice.kit_model, recipe, note
-        (None, 'low_ram_staged', '')
-        >>> choice, recipe, note = model_that_fits(rtx4090, "THUDM/CogVideoX-5b", whole_gpu=True)
-        >>> choice.kit_model, recipe
+        >>> fit = model_that_fits(rtx4090, "THUDM/CogVideoX-5b")
+        >>> fit.choice.kit_model, fit.recipe, fit.fell_back
+        (None, 'low_ram_staged', False)
+        >>> fit = model_that_fits(rtx4090, "THUDM/CogVideoX-5b", whole_gpu=True)
+        >>> fit.choice.kit_model, fit.recipe
         ('nano', 'all_on_gpu')
-        >>> print(note)  # doctest: +ELLIPSIS
+        >>> print(fit.why)  # doctest: +ELLIPSIS
         skipped THUDM/CogVideoX-5b: the planner picks low_ram_staged for it here, ...; using CogVideoX-nano here.
     """
+    from .architecture import TRANSFORMER_5B
     from .loading import KIT_MODEL_LABELS, choose_model
     from .workshop import shrink
 
     choice = choose_model(model)
-    from .architecture import TRANSFORMER_5B
-
-    frames = shrink({"num_frames": TRANSFORMER_5B["sample_frames"]}, None, fixed_frames=task != "text")["num_frames"]
+    request.setdefault("num_frames", shrink({"num_frames": TRANSFORMER_5B["sample_frames"]}, None,
+                                            fixed_frames=task != "text")["num_frames"])
     try:
-        recipe, why = choose_recipe(report, choice, num_frames=frames)
-        if whole_gpu and report.cuda and not recipe.startswith("all_on_gpu"):
-            why = f"the planner picks {recipe} for it here, and these recipes keep the whole model on the GPU"
-        elif task != "text" and recipe == "low_ram_staged":
+        chosen, why = choose_recipe(report, choice, recipe, **request)
+        if whole_gpu and report.cuda and not chosen.startswith("all_on_gpu"):
+            why = f"the planner picks {chosen} for it here, and these recipes keep the whole model on the GPU"
+        elif task != "text" and chosen == "low_ram_staged":
             why = "the planner picks the low-host-RAM recipe here, which the kit has for text to video only"
         else:
-            return choice, recipe, ""
+            return Fit(choice, chosen, why, False)
     except RuntimeError as e:  # nothing fits (a T4 at 49 frames)
-        why = str(e).split(" Ask")[0].rstrip(".")
+        why = str(e).split(" Ask")[0].rstrip(".") + _smaller_request(report, task, **request)
     fallback = choose_model("nano-i2v" if task == "image" else "nano")
-    recipe = choose_recipe(report, fallback)[0]
-    return fallback, recipe, f"skipped {choice.source}: {why}; using {KIT_MODEL_LABELS[fallback.kit_model].split(' (')[0]} here."
+    name = KIT_MODEL_LABELS[fallback.kit_model].split(" (")[0]
+    return Fit(fallback, choose_recipe(report, fallback, recipe)[0], f"skipped {choice.source}: {why}; using {name} here.",
+               True)
+
+
+def _smaller_request(report, task: str, **request) -> str:
+    """``"; it fits with NUM_FRAMES = 17 (...)"`` for the first smaller 8N+1 count that fits here, else ``""``."""
+    for frames in (f for f in (17, 9) if task == "text" and f < request["num_frames"]):
+        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, attention=attention_here(report),
+                            **{**request, "num_frames": frames})
+        if best:
+            return (f"; it fits with NUM_FRAMES = {frames} ({best.recipe}, {best.peak_vram_gib:.1f} GiB VRAM and "
+                    f"{best.peak_host_rss_gib:.1f} GiB host RAM predicted)")
+    return ""
 
 
 def quality_measured(row: dict) -> bool:

@@ -95,15 +95,23 @@ def test_the_model_a_notebook_runs_under_each_profile(fake_h200, monkeypatch, pr
     monkeypatch.setenv("COGVIDEOX_EMULATE", profile)
     report = helpers.environment_report()
     model = "THUDM/CogVideoX-5b-I2V" if task == "image" else "THUDM/CogVideoX-5b"
-    choice, recipe, note = helpers.planner.model_that_fits(report, model, task=task)
+    fit = helpers.planner.model_that_fits(report, model, task=task)
     if kept:
-        assert choice.source == model and recipe == helpers.planner.choose_recipe(report, choice)[0] and note == ""
+        assert fit.choice.source == model and not fit.fell_back
+        assert fit.recipe == helpers.planner.choose_recipe(report, fit.choice)[0]
     else:
-        assert choice.kit_model == fallback and recipe == "all_on_gpu"
-        assert note.startswith(f"skipped {model}: ") and note.endswith("here.")
+        assert fit.choice.kit_model == fallback and fit.recipe == "all_on_gpu" and fit.fell_back
+        assert fit.why.startswith(f"skipped {model}: ") and fit.why.endswith("here.")
     whole = helpers.planner.model_that_fits(report, "THUDM/CogVideoX-5b", whole_gpu=True)  # 07: all on the GPU or nano
-    assert whole[0].kit_model == "nano"
-    assert ("keep the whole model on the GPU" in whole[2]) is (profile == "24gb")
+    assert whole.choice.kit_model == "nano"
+    assert ("keep the whole model on the GPU" in whole.why) is (profile == "24gb")
+
+
+def test_where_nothing_fits_the_fall_back_names_a_smaller_request_that_does(fake_h200, monkeypatch):
+    monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
+    fit = helpers.planner.model_that_fits(helpers.environment_report(), "THUDM/CogVideoX-5b", num_frames=49)
+    assert fit.fell_back and fit.choice.kit_model == "nano"
+    assert "it fits with NUM_FRAMES = 17 (low_ram_staged, " in fit.why and fit.why.endswith("using CogVideoX-nano here.")
 
 
 def test_torch_compile_builds_for_the_real_chip_even_through_torch_cuda(fake_h200, monkeypatch):
