@@ -6,7 +6,6 @@ requests that run but will not give what the user expects return warnings.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -107,11 +106,11 @@ def model_defaults(pipe) -> dict:
         {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 25, 'guidance_scale': 6.0}
     """
     cfg = pipe.transformer.config
-    marker = Path(str(getattr(pipe, "name_or_path", "") or "")) / "kit_model.json"
-    kit = json.loads(marker.read_text()).get("defaults", {}) if marker.is_file() else {}
+    from .small_model import read_kit_marker
     from .workshop import shrink
 
-    kind = json.loads(marker.read_text()).get("kind") if marker.is_file() else None
+    marker = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) or {}
+    kit, kind = marker.get("defaults", {}), marker.get("kind")
     return steps_override(shrink(dict(
         prompt=kit.get("prompt", PANDA_PROMPT),
         height=cfg.sample_height * pipe.vae_scale_factor_spatial,
@@ -351,10 +350,8 @@ def cpu_minutes(pipe, num_frames: int, height: int, width: int, num_inference_st
     Example:
         >>> from helpers.checks import cpu_minutes
         >>> from helpers.low_ram import config_only_pipeline
-        >>> pipe = config_only_pipeline("nano")  # doctest: +ELLIPSIS
+        >>> cpu_minutes(config_only_pipeline("nano"), 9, 48, 72, 25) < 1  # doctest: +ELLIPSIS
         model: ...
-          folder: ...
-        >>> cpu_minutes(pipe, 9, 48, 72, 25) < 1
         True
     """
     from .results import load_results

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environment import GIB, LOW_HOST_RAM_GIB, EnvironmentReport, environment_report, free_disk_bytes, hub_cache_dir
+from .image_video import CHECKPOINTS
+from .small_model import KIT_MARKER, read_kit_marker
 
-COGVIDEOX_5B = "THUDM/CogVideoX-5b"
+COGVIDEOX_5B = CHECKPOINTS["text"]
 NANO, NANO_I2V, SMALL, SMALL_I2V = "nano", "nano-i2v", "small", "small-i2v"
 MODEL_ENV = "COGVIDEOX_MODEL"
 #: What the kit's own local models are, as ``kit_model.json`` names them.
@@ -83,12 +85,15 @@ def kit_model_kind(folder: str | os.PathLike) -> str | None:
         >>> kit_model_kind(small_model_path()), kit_model_kind("THUDM/CogVideoX-5b")
         ('small', None)
     """
-    marker = Path(folder) / "kit_model.json"
-    if not marker.is_file():
-        return None
+    marker = Path(folder) / KIT_MARKER
     fix = (f"The kit writes this file for its own models: delete {Path(folder)} if it is the small model "
            "(it is rebuilt on first use), or reinstall the kit for CogVideoX-nano.")
-    kind = _read_json(marker, fix)
+    try:
+        kind = read_kit_marker(folder)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        raise ModelLoadError(f"{marker} is not valid JSON ({e}). {fix}") from None
+    if kind is None:
+        return None
     kind = kind.get("kind") if isinstance(kind, dict) else None
     if kind not in KIT_MODEL_LABELS:
         raise ModelLoadError(f"{marker} names no kit model (expected one of {', '.join(KIT_MODEL_LABELS)}). {fix}")

@@ -260,4 +260,6 @@ def nano_model_path(task: str = "text") -> Path:
 
 def nano_available(task: str = "text") -> bool:
     """True when the trained nano weights (``task="image"``: the image-to-video ones) are present."""
-    return (nano_model_path(task) / "kit_model.json").exists()
+    from .small_model import KIT_MARKER
+
+    return (nano_model_path(task) / KIT_MARKER).exists()

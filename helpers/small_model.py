@@ -136,7 +136,7 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
     try:
         pipeline(**_components(seed, task)).save_pretrained(tmp, safe_serialization=True)
         kind = "small-i2v" if task == "image" else "small"
-        (tmp / "kit_model.json").write_text(
+        (tmp / KIT_MARKER).write_text(
             json.dumps({"kind": kind, "version": SMALL_MODEL_VERSION, "seed": seed}, indent=2)
         )
         if folder.exists():
@@ -145,6 +145,24 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+#: The file that marks a folder as one of the kit's own models (small, small-i2v, nano, nano-i2v).
+KIT_MARKER = "kit_model.json"
+
+
+def read_kit_marker(folder: str | os.PathLike) -> dict | None:
+    """``folder``'s :data:`KIT_MARKER`, parsed (kind, version, defaults), or ``None`` where there is none.
+
+    A file that is not JSON raises ``ValueError`` (``json.JSONDecodeError`` or ``UnicodeDecodeError``).
+
+    Example:
+        >>> from helpers.small_model import read_kit_marker, small_model_path
+        >>> read_kit_marker(small_model_path())["kind"], read_kit_marker("THUDM/CogVideoX-5b")
+        ('small', None)
+    """
+    marker = Path(folder) / KIT_MARKER
+    return json.loads(marker.read_text()) if marker.is_file() else None
 
 
 def kit_cache_dir() -> Path:
@@ -170,6 +188,6 @@ def small_model_path(seed: int = 0, task: str = "text") -> Path:
     """
     name = "cogvideox-small-i2v" if task == "image" else "cogvideox-small"
     folder = kit_cache_dir() / f"{name}-v{SMALL_MODEL_VERSION}-seed{seed}"
-    if not (folder / "kit_model.json").exists():
+    if not (folder / KIT_MARKER).exists():
         build_small_model(folder, seed=seed, task=task)
     return folder
