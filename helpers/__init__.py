@@ -26,6 +26,7 @@ from .loading import (
     load_pipeline,
     show_environment,
 )
+from .low_ram import load_pipeline_for
 from .measure import Measurement, generate_and_measure, measure, measurements_table
 from .recipes import apply_recipe
 from .saving import outputs_dir, save_video
@@ -67,6 +68,7 @@ __all__ = [
     "in_colab",
     "latent_frames",
     "load_pipeline",
+    "load_pipeline_for",
     "measure",
     "generate_and_measure",
     "measurements_table",

@@ -138,3 +138,50 @@ def generate_low_ram(
     _free()
     stage("decoded")
     return frames
+
+
+class StagedPipeline:
+    """The low-RAM recipe behind a pipeline's call: ``pipe(**request, generator=g).frames[0]`` runs
+    :func:`generate_low_ram`, which loads each component only while it runs; until then only the configs
+    and the tokenizer are loaded, and they answer as a pipeline's do (:func:`helpers.check_request`,
+    :func:`helpers.model_defaults`, :func:`helpers.save_video`).
+
+    Example:
+        >>> from helpers.low_ram import StagedPipeline
+        >>> pipe = StagedPipeline("nano")  # doctest: +ELLIPSIS
+        model: CogVideoX-nano ...
+          folder: ...
+        >>> pipe.transformer.device.type, pipe.dtype
+        ('meta', torch.float32)
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None) -> None:
+        from .loading import default_dtype
+
+        self.model, self.configs, self.dtype = model, config_only_pipeline(model), default_dtype()
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["configs"], name)
+
+    def __call__(self, *, generator=None, num_videos_per_prompt: int = 1, output_type: str = "np", **request):
+        from types import SimpleNamespace
+
+        if num_videos_per_prompt != 1 or output_type != "np":
+            raise ValueError("the low-RAM recipe makes one video per call, as float frames (output_type='np')")
+        seed = generator.initial_seed() if generator is not None else 42
+        return SimpleNamespace(frames=[generate_low_ram(self.model, seed=seed, **request)])
+
+
+def load_pipeline_for(model: str | os.PathLike | None, recipe: str):
+    """The pipeline a recipe runs on: for ``"low_ram_staged"`` a :class:`StagedPipeline` (nothing loaded
+    yet), else :func:`helpers.load_pipeline`'s.
+
+    Example:
+        >>> from helpers.low_ram import load_pipeline_for
+        >>> type(load_pipeline_for("nano", "low_ram_staged")).__name__  # doctest: +ELLIPSIS
+        model: ...
+        'StagedPipeline'
+    """
+    from .loading import load_pipeline
+
+    return StagedPipeline(model) if recipe == "low_ram_staged" else load_pipeline(model)

@@ -100,6 +100,14 @@ def _layerwise_fp8(pipe) -> None:
     pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
 
 
+def _staged(pipe) -> None:
+    from .low_ram import StagedPipeline
+
+    if not isinstance(pipe, StagedPipeline):
+        raise ValueError("low_ram_staged loads each component only while it runs, so it cannot apply to a loaded "
+                         "pipeline: load with helpers.load_pipeline_for(model, 'low_ram_staged') instead.")
+
+
 def _cache(pipe, config: str, **fields) -> None:
     """``pipe.transformer.enable_cache(<config>(**fields))``, the one diffusers call every cache is."""
     import diffusers
@@ -175,6 +183,7 @@ REGISTRY: dict[str, Step] = {
     "vae_tiling": _memory(lambda pipe: pipe.vae.enable_tiling(), "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
     "vae_small_tiles": _memory(_small_tiles, "VAE tiling with tiles of a fifth of the height and 2/9 of the width: less decode memory"),
     "vae_slicing": _memory(lambda pipe: pipe.vae.enable_slicing(), "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
+    "low_ram_staged": _memory(_staged, "one component at a time, loaded straight to the GPU and freed after use: least host RAM (helpers.low_ram)"),
     "baseline": _speed(lambda pipe, value, options: None, "nothing skipped"),
     "fused_qkv": _speed(lambda pipe, value, options: pipe.transformer.fuse_qkv_projections(), "query, key and value projections fused into one matmul per attention layer"),
     "pab": _speed(_pab, "Pyramid Attention Broadcast: reuse attention outputs of the previous step in the middle of sampling"),

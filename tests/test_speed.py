@@ -114,3 +114,18 @@ def test_a_recipe_takes_memory_and_speed_steps_but_not_one_that_changes_the_requ
     assert not pipe.vae.use_tiling  # refused before anything was applied
     assert apply_recipe(pipe, "first_block_cache@0.3+vae_tiling") == "vae_tiling+first_block_cache@0.3"
     assert pipe.vae.use_tiling and pipe.transformer.is_cache_enabled
+
+
+def test_the_low_ram_recipe_runs_behind_the_pipeline_call_and_is_refused_on_a_loaded_pipeline():
+    from helpers.recipes import apply_recipe
+
+    with pytest.raises(ValueError, match=r"cannot apply to a loaded pipeline: load with helpers.load_pipeline_for"):
+        apply_recipe(helpers.load_pipeline("nano"), "low_ram_staged")
+    staged = helpers.load_pipeline_for("nano", "low_ram_staged")
+    assert apply_recipe(staged, "low_ram_staged") == "low_ram_staged"
+    request = dict(helpers.model_defaults(staged), num_inference_steps=2)
+    helpers.check_request(staged, **request)
+    video = staged(**request, generator=torch.Generator().manual_seed(3)).frames[0]
+    assert video.shape == (9, 48, 72, 3) and np.isfinite(video).all()
+    with pytest.raises(ValueError, match="one video per call"):
+        staged(**request, num_videos_per_prompt=2)
