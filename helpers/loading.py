@@ -89,12 +89,12 @@ def kit_model_kind(folder: str | os.PathLike) -> str | None:
     fix = (f"The kit writes this file for its own models: delete {Path(folder)} if it is the small model "
            "(it is rebuilt on first use), or reinstall the kit for CogVideoX-nano.")
     try:
-        kind = read_kit_marker(folder)
+        written = read_kit_marker(folder)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise ModelLoadError(f"{marker} is not valid JSON ({e}). {fix}") from None
-    if kind is None:
+    if written is None:
         return None
-    kind = kind.get("kind") if isinstance(kind, dict) else None
+    kind = written.get("kind") if isinstance(written, dict) else None
     if kind not in KIT_MODEL_LABELS:
         raise ModelLoadError(f"{marker} names no kit model (expected one of {', '.join(KIT_MODEL_LABELS)}). {fix}")
     return kind

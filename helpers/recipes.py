@@ -108,41 +108,49 @@ def _staged(pipe) -> None:
                          "pipeline: load with helpers.load_pipeline_for(model, 'low_ram_staged') instead.")
 
 
-def _cache(pipe, config: str, **fields) -> None:
-    """``pipe.transformer.enable_cache(<config>(**fields))``, the one diffusers call every cache is."""
-    import diffusers
-
-    pipe.transformer.enable_cache(getattr(diffusers, config)(**fields))
-
-
 def _pab(pipe, value, options) -> None:  # diffusers' documented configuration for CogVideoX
-    _cache(pipe, "PyramidAttentionBroadcastConfig", spatial_attention_block_skip_range=2,
-           spatial_attention_timestep_skip_range=(100, 800), current_timestep_callback=lambda: pipe.current_timestep)
+    from diffusers import PyramidAttentionBroadcastConfig
+
+    pipe.transformer.enable_cache(PyramidAttentionBroadcastConfig(
+        spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(100, 800),
+        current_timestep_callback=lambda: pipe.current_timestep))
 
 
 def _fastercache(pipe, value, options) -> None:  # diffusers' documented configuration for CogVideoX
-    _cache(pipe, "FasterCacheConfig", spatial_attention_block_skip_range=2,
-           spatial_attention_timestep_skip_range=(-1, 681), current_timestep_callback=lambda: pipe.current_timestep,
-           attention_weight_callback=lambda _: 0.3, unconditional_batch_skip_range=5,
-           unconditional_batch_timestep_skip_range=(-1, 781), tensor_format="BFCHW")
+    from diffusers import FasterCacheConfig
+
+    pipe.transformer.enable_cache(FasterCacheConfig(
+        spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(-1, 681),
+        current_timestep_callback=lambda: pipe.current_timestep, attention_weight_callback=lambda _: 0.3,
+        unconditional_batch_skip_range=5, unconditional_batch_timestep_skip_range=(-1, 781), tensor_format="BFCHW"))
+
+
+def _first_block_cache(pipe, value, options) -> None:
+    from diffusers import FirstBlockCacheConfig
+
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=float(value or 0.05)))
 
 
 def _taylorseer(pipe, value, options) -> None:
     import torch
+    from diffusers import TaylorSeerCacheConfig
 
-    _cache(pipe, "TaylorSeerCacheConfig", cache_interval=int(value or 5), disable_cache_before_step=3, max_order=1,
-           taylor_factors_dtype=torch.bfloat16, cache_identifiers=TAYLORSEER_IDENTIFIERS)
+    pipe.transformer.enable_cache(TaylorSeerCacheConfig(
+        cache_interval=int(value or 5), disable_cache_before_step=3, max_order=1,
+        taylor_factors_dtype=torch.bfloat16, cache_identifiers=TAYLORSEER_IDENTIFIERS))
 
 
 def _magcache(pipe, value, options) -> None:
+    from diffusers import MagCacheConfig
+
     from .checks import model_defaults
 
     if options.get("mag_ratios") is None:
         raise ValueError("magcache needs the model's magnitude ratios: ratios = helpers.recipes.calibrate_magcache"
                          '(pipe, prompt=...), then apply_speed(pipe, "magcache", mag_ratios=ratios)')
     steps = options.get("num_inference_steps") or options.get("steps") or model_defaults(pipe)["num_inference_steps"]
-    _cache(pipe, "MagCacheConfig", threshold=float(value or 0.06), mag_ratios=list(options["mag_ratios"]),
-           num_inference_steps=steps)
+    pipe.transformer.enable_cache(MagCacheConfig(threshold=float(value or 0.06), mag_ratios=list(options["mag_ratios"]),
+                                                 num_inference_steps=steps))
 
 
 def _half_steps(pipe, value, options) -> dict:
@@ -188,7 +196,7 @@ REGISTRY: dict[str, Step] = {
     "fused_qkv": _speed(lambda pipe, value, options: pipe.transformer.fuse_qkv_projections(), "query, key and value projections fused into one matmul per attention layer"),
     "pab": _speed(_pab, "Pyramid Attention Broadcast: reuse attention outputs of the previous step in the middle of sampling"),
     "fastercache": _speed(_fastercache, "FasterCache: reuse attention outputs and skip most unconditional (CFG) passes"),
-    "first_block_cache": _speed(lambda pipe, value, options: _cache(pipe, "FirstBlockCacheConfig", threshold=float(value or 0.05)), "First Block Cache: skip all later blocks when the first block's output barely changed"),
+    "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed"),
     "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
     "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
