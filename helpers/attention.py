@@ -67,9 +67,11 @@ class FP32Attention(CogVideoXAttnProcessor2_0):
         torch.bfloat16
     """
 
-    def __call__(self, *args, **kwargs):
+    # The parent's exact parameters: diffusers' Attention passes a processor only the keyword arguments its
+    # signature names, so a bare **kwargs would drop image_rotary_emb (CogVideoX's rotary positions).
+    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
         with _fp32_attention_call():
-            return super().__call__(*args, **kwargs)
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
 
 
 def use_fp32_attention_where_needed(transformer, dtype=None) -> bool:

@@ -426,6 +426,31 @@ def needs_fp32_attention(report=None) -> bool:
 
 
 
+def compile_problem(dtype) -> str | None:
+    """Why ``torch.compile`` would not compile a model of ``dtype`` on this machine's GPU, or ``None``.
+
+    On a GPU without native bf16 (compute capability below 8.0: a T4), Triton builds no bf16
+    kernels, and torch.compile leaves every bf16 graph uncompiled ("does not support bfloat16
+    compilation natively, skipping"): compiling costs its time and changes nothing, and with
+    torchao's quantized weights dynamo can even fail while it falls back. ``COGVIDEOX_EMULATE=t4``
+    makes an emulated T4 answer the same.
+
+    Example:
+        >>> import torch
+        >>> from helpers.environment import compile_problem
+        >>> compile_problem(torch.bfloat16) is None  # no CUDA GPU here: compiling for the CPU works
+        True
+    """
+    import torch
+
+    if dtype != torch.bfloat16 or not torch.cuda.is_available() or torch.cuda.is_bf16_supported(including_emulation=False):
+        return None
+    major, minor = torch.cuda.get_device_capability()
+    return (f"torch.compile leaves bf16 graphs uncompiled on this GPU (compute capability {major}.{minor}: Triton "
+            "has no native bf16 below 8.0), so compiling would only cost time. Run the model eager here; compiling "
+            "pays off on a GPU of compute capability 8.0 or newer (A100, L4, RTX 30xx/40xx, H100).")
+
+
 def _advice(r: EnvironmentReport) -> list[str]:
     advice = version_problems(r.versions, notes=False)
     if not r.cuda:

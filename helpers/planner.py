@@ -435,8 +435,9 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
     Candidates keep the request as asked (no fewer steps), were measured on the 5b architecture
     (not estimated), had their own quality measured (:func:`quality_measured`) and lose at most
     ``max_caption_loss`` points of caption score on CogVideoX-nano, fit this GPU's memory, need no fp8 on a GPU
-    without it (compute capability 8.9+), and were measured with everything on the GPU, so
-    they apply only to a memory recipe that keeps everything there. ``""`` when none applies.
+    without it (compute capability 8.9+) and no compiling where bf16 does not compile (below 8.0), and were
+    measured with everything on the GPU, so they apply only to a memory recipe that keeps everything
+    there. ``""`` when none applies.
 
     Example:
         >>> from types import SimpleNamespace
@@ -461,14 +462,15 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
             and quality_measured(r) and r.get("caption_score", 0) >= base.get("caption_score", 100) - max_caption_loss
             and r.get("fp8_caption_score", 100) >= base.get("caption_score", 100) - max_caption_loss
             and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0)
-            and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))]
+            and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))
+            and ("compile" not in r["recipe"] or (major, minor) >= (8, 0))]  # no bf16 compile below 8.0
     best = min(fits, key=lambda r: r["end_to_end_s"], default=None)
     if best is None or best["recipe"] == "baseline":
         return "", "no speed step measured faster within the quality bound fits here"
+    compiling = f"first run compiles for {best['compile_s']:.0f} s; " if best.get("compile_s") else ""
     return best["recipe"], (f"{best['speedup']:.2f}x bf16 eager end to end on an {best['gpu'].replace('NVIDIA ', '')} "
-                            f"(5b architecture, random weights), first run compiles for {best['compile_s']:.0f} s; "
-                            f"caption score on CogVideoX-nano {best.get('caption_score', '-')}% "
-                            "(media/benchmarks/speed.json)")
+                            f"(5b architecture, random weights), {compiling}caption score on CogVideoX-nano "
+                            f"{best.get('caption_score', '-')}% (media/benchmarks/speed.json)")
 
 
 def fits_here(label: str, recipe: str, report, **request) -> bool:

@@ -166,6 +166,10 @@ def _fp8(pipe, value, options) -> None:
 
 
 def _compile(pipe, value, options) -> None:
+    from .environment import compile_problem
+
+    if problem := compile_problem(pipe.transformer.dtype):
+        raise ValueError(f"compile: {problem}")
     for block in pipe.transformer.transformer_blocks:  # the 42 identical blocks share one compiled graph
         block.compile()
 

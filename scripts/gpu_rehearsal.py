@@ -108,9 +108,14 @@ def gpu_index() -> int:
 
 
 class Sampler:
-    """Peak resident memory of this process's children (the notebook's kernel), sampled."""
+    """Peak memory of this process's children (the notebook's kernel and what it starts), sampled.
 
-    def __init__(self, interval: float = 0.1) -> None:
+    Each process counts its proportional set size (PSS): pages shared between processes count once
+    in all. A child that the kernel forks or vforks (ffmpeg writing a video, a compile worker)
+    shares the kernel's pages until it execs; summing resident sizes counted them twice (06 under
+    24gb read 51.9 GiB on 2026-12-03 where the kernel held about 27). RSS where PSS is unreadable."""
+
+    def __init__(self, interval: float = 0.2) -> None:
         import psutil
 
         self._me, self._interval = psutil.Process(), interval
@@ -124,9 +129,12 @@ class Sampler:
             rss = 0
             for child in self._me.children(recursive=True):
                 try:
-                    rss += child.memory_info().rss
-                except Exception:
-                    pass
+                    rss += child.memory_full_info().pss
+                except Exception:  # gone, or no /proc/PID/smaps here: its resident size, if it is still there
+                    try:
+                        rss += child.memory_info().rss
+                    except Exception:
+                        pass
             self.rss = max(self.rss, rss)
 
     def stop(self) -> float:
@@ -269,7 +277,8 @@ def load_results(path: Path) -> dict:
                  "ended past the profile's limit, as Colab does; the speed is the real GPU's) and a mode "
                  "(workshop: COGVIDEOX_WORKSHOP=1; fewsteps: the notebooks' full-size requests with COGVIDEOX_STEPS "
                  "steps). peak_vram_gib: PyTorch's peak reserved GPU memory in the kernel, over every reset (the card "
-                 "adds the CUDA context, about 0.5 GiB); peak_host_rss_gib: the kernel's resident memory. "
+                 "adds the CUDA context, about 0.5 GiB); peak_host_rss_gib: the kernel and the processes it starts, each "
+                 "counted by its proportional set size (pages they share count once). "
                  "shared_gpu: the run shared its GPU with other capped runs (its seconds are longer than alone)."),
         "rows": [],
     }

@@ -6,6 +6,7 @@
 #   bash scripts/gpu_session.sh setup              # carry .whl: install the wheels, build the random 5b models
 #   bash scripts/gpu_session.sh part               # carry one or two .whl_b/ff.part.*: keep them in /tmp/parts
 #   bash scripts/gpu_session.sh ffmpeg             # all parts kept: install imageio-ffmpeg
+#   bash scripts/gpu_session.sh probe              # time compiling one 5b block: bf16, int8 (torchao settings or not)
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
@@ -33,6 +34,10 @@ PY
     cat /tmp/parts/ff.part.* > $wheel
     pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $wheel 2>&1 | grep -v WARNING || true
     python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
+    ;;
+  probe)
+    : "${OUT:?probe runs on the device, where OUT is set}"
+    python3 scripts/gpu_probe_compile.py --time-block --out "$OUT"/compile_probe.json
     ;;
   start)
     shift

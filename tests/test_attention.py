@@ -11,13 +11,28 @@ from helpers.planner import fp32_attention_gib, math_attention_gib, predict
 
 
 def transformer_output(pipe, seed=0):
+    """One transformer call as the pipeline makes it, rotary position embeddings included."""
     t = pipe.transformer
     config = t.config
     g = torch.Generator().manual_seed(seed)
     latents = torch.randn(1, 2, config.in_channels, config.sample_height, config.sample_width, generator=g).to(t.dtype)
     text = torch.randn(1, config.max_text_seq_length, config.text_embed_dim, generator=g).to(t.dtype)
+    scale = pipe.vae_scale_factor_spatial
+    rotary = pipe._prepare_rotary_positional_embeddings(config.sample_height * scale, config.sample_width * scale, 2,
+                                                        torch.device("cpu"))
     with torch.no_grad():
-        return t(hidden_states=latents, encoder_hidden_states=text, timestep=torch.tensor([500]), return_dict=False)[0]
+        return t(hidden_states=latents, encoder_hidden_states=text, timestep=torch.tensor([500]),
+                 image_rotary_emb=rotary, return_dict=False)[0]
+
+
+def test_fp32_attention_keeps_every_argument_of_diffusers_processor(caplog):
+    """diffusers passes a processor only the arguments its signature names: a T4 run once lost the rotary
+    position embeddings this way ("image_rotary_emb are not expected by FP32Attention and will be ignored")."""
+    pipe = helpers.load_pipeline("nano")  # fp32 on a CPU: the fp32 attention call changes nothing, exactly
+    before = transformer_output(pipe)
+    pipe.transformer.set_attn_processor(FP32Attention())
+    assert torch.equal(transformer_output(pipe), before)
+    assert "not expected" not in caplog.text
 
 
 def test_fp32_attention_computes_attention_in_fp32_and_gives_the_same_result(monkeypatch):

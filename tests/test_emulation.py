@@ -127,6 +127,26 @@ def test_torch_compile_builds_for_the_real_chip_even_through_torch_cuda(fake_h20
     assert notebook() == ((8, 9), 8)
 
 
+
+@pytest.mark.parametrize("profile, refused", [("t4", True), ("24gb", False)])
+def test_compiling_bf16_is_refused_where_torch_compile_would_leave_it_eager(fake_h200, monkeypatch, profile, refused):
+    """A T4 has no native bf16: inductor skips every bf16 graph, and with torchao's int8 weights dynamo failed
+    while falling back (03 under t4, 2026-12-03). The kit says so before compiling; fp32 still compiles."""
+    monkeypatch.setenv("COGVIDEOX_EMULATE", profile)
+    environment.apply_emulation()
+    problem = environment.compile_problem(torch.bfloat16)
+    assert (problem is not None) is refused and environment.compile_problem(torch.float32) is None
+    pipe = SimpleNamespace(transformer=SimpleNamespace(dtype=torch.bfloat16, transformer_blocks=[]))
+    if refused:
+        assert "compute capability 7.5" in problem and "8.0 or newer" in problem
+        with pytest.raises(ValueError, match="compile: torch.compile leaves bf16 graphs uncompiled"):
+            helpers.recipes.apply_speed(pipe, "compile")
+    else:
+        assert helpers.recipes.apply_speed(pipe, "compile") == {}
+    t4 = SimpleNamespace(cuda=True, vram_total_gib=200.0, compute_capability="7.5")  # room for every measured row
+    fastest, why = helpers.planner.fastest_speed(t4)
+    assert fastest and "compile" not in fastest and "compiles" not in why
+
 def test_t4_attention_keeps_to_the_kernels_a_t4_has(fake_h200, monkeypatch):
     monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
     used = []

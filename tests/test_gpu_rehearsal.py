@@ -211,3 +211,28 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
     assert started[7] == ("t4", "0.500", ["24gb"] * 3) and started[8][0] == "24gb"
     shared = {(r["profile"], r["mode"]): r["shared_gpu"] for r in json.loads(args.results.read_text())["rows"]}
     assert shared[("real", "fewsteps")] is False and shared[("t4", "fewsteps")] and shared[("t4", "workshop")]
+
+
+def test_host_ram_counts_pages_a_forked_child_shares_once():
+    """A kernel that forks (ffmpeg, compile workers) shares its pages with the child until it execs: the
+    peak must count them once, not twice (06 under 24gb read 51.9 GiB for a 27 GiB kernel). The sampler
+    runs in a fresh process, whose only children are the one holding 400 MiB and its fork."""
+    import subprocess
+
+    holder = ("import os, time; block = bytearray(400 * 2**20); block[::4096] = b'x' * len(block[::4096]); "
+              "os.fork() and print('ready', flush=True); time.sleep(3)")  # the parent says ready
+    sampler = f"""
+import subprocess, sys, time
+sys.path.insert(0, {str(ROOT / "scripts")!r})
+from gpu_rehearsal import Sampler
+held = subprocess.Popen([sys.executable, "-c", {holder!r}], stdout=subprocess.PIPE, text=True)
+assert held.stdout.readline().strip() == "ready"
+sampler = Sampler()
+time.sleep(1.0)
+print(sampler.stop())
+held.wait(timeout=10)
+"""
+    done = subprocess.run([sys.executable, "-c", sampler], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    peak = float(done.stdout.split()[-1])
+    assert 0.35 < peak < 0.6, peak  # 400 MiB held once (twice would read about 0.8 GiB)
