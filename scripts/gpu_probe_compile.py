@@ -22,7 +22,7 @@ from pathlib import Path
 
 CASES = [(profile, quantize) for profile in ("", "t4", "24gb") for quantize in ("", "int8")]
 BLOCK_CASES = ("bf16", "int8", "int8-untuned")
-BLOCK_TIMEOUT = 420
+BLOCK_TIMEOUT = 240
 BLOCK_NOTE = ("One full-size CogVideoX-5b transformer block with RANDOM weights (values change neither time nor memory), "
               "49x480x720 (17,550 video and 226 text tokens) with the CFG batch of 2, each case alone in its own process. "
               "compile_s: the first compiled call less a steady one; after_cpu_round_trip_s: the first call after "
