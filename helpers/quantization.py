@@ -176,19 +176,6 @@ def psnr_db(reference, other) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
-def benchmark_results() -> dict | None:
-    """The committed GPU measurements (``media/benchmarks/quantization.json``) in a checkout; ``None`` elsewhere.
-
-    Example:
-        >>> from helpers.quantization import benchmark_results
-        >>> "RANDOM weights" in benchmark_results()["note"]
-        True
-    """
-    from .planner import benchmark_results as committed
-
-    return committed("quantization.json")
-
-
 @dataclass
 class BeforeAfter:
     """What a quantization notebook compares on this machine: the model's folder, the request and
