@@ -26,7 +26,7 @@ Each notebook x profile x mode runs in its own process. Runs under a capped prof
 ``24gb``) share a GPU while their VRAM caps fit on the card and their host RAM limits in the
 machine's memory (each row's memory is still its own; its seconds are then longer than alone, and
 the row says ``shared_gpu``); a ``real`` run has its GPU alone. ``--gpus 0,1`` spreads the runs over
-several GPUs; ``--resume`` skips what already has an ``ok`` row for the notebook's current version.
+several GPUs; ``--resume`` skips what already has an ``ok`` row for the notebook's current code (a changed text alone keeps it).
 """
 
 from __future__ import annotations
@@ -268,6 +268,33 @@ def notebook_version(path: Path) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def runs_the_same_code(version: str, path: Path) -> bool:
+    """Whether the notebook version a row ran (its git blob id) has the code cells ``path`` has now.
+
+    A change to a notebook's text (its measured cost line, a sentence) changes its blob but not what
+    runs, so the row still holds. The old version is read from git; one that git lacks counts as
+    different.
+
+    Example:
+        >>> from pathlib import Path
+        >>> path = Path("notebooks/00_setup.ipynb")
+        >>> runs_the_same_code(notebook_version(path), path)
+        True
+    """
+    import subprocess
+
+    import nbformat
+
+    if version == notebook_version(path):
+        return True
+    try:
+        old = subprocess.run(["git", "cat-file", "blob", version], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    code = lambda text: [c.source for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]  # noqa: E731
+    return code(old.decode()) == code(path.read_text())
+
+
 def load_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {
         "note": ("Every notebook executed on a CUDA GPU by scripts/gpu_rehearsal.py with CogVideoX-5b's and 5b-I2V's "
@@ -302,8 +329,8 @@ def table(record: dict) -> str:
         if r is None:
             return "not run"
         current = ROOT / "notebooks" / r["notebook"]
-        older = " (an older version of the notebook)" if current.exists() and r.get("notebook_version") not in (
-            None, notebook_version(current)) else ""
+        older = " (older code of the notebook)" if current.exists() and r.get("notebook_version") and not (
+            runs_the_same_code(r["notebook_version"], current)) else ""
         if r["status"] != "ok":
             return f"**{r['status']}**{older}"
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
@@ -326,14 +353,14 @@ def table(record: dict) -> str:
 def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[str], resume: bool) -> list[tuple]:
     """The (profile, mode, notebook, last recorded seconds or None) runs to make, longest first
     (unknown ones first of all); with ``resume``, those with an ``ok`` row for the notebook's
-    current version are left out."""
+    current code are left out (:func:`runs_the_same_code`)."""
     rows = {(r["notebook"], r["profile"], r["mode"]): r for r in record["rows"]}
     jobs = []
     for profile in profiles:
         for mode in modes:
             for path in paths:
                 row = rows.get((path.name, profile, mode))
-                if resume and row and row["status"] == "ok" and row.get("notebook_version") == notebook_version(path):
+                if resume and row and row["status"] == "ok" and runs_the_same_code(row.get("notebook_version", ""), path):
                     continue
                 jobs.append((profile, mode, path, row["seconds"] if row else None))
     jobs.sort(key=lambda job: -(job[3] if job[3] is not None else float("inf")))
@@ -454,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", nargs="+", choices=MODES, default=["fewsteps"])
     parser.add_argument("--steps", type=int, default=2, help="steps in fewsteps mode")
     parser.add_argument("--gpus", help="comma-separated GPU indices to share the runs between, e.g. 0,1")
-    parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current version")
+    parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current code")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "cogvideox-rehearsal-models")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--texts", type=Path, help="where the text outputs go (default: beside the results)")

@@ -92,7 +92,7 @@ def test_a_row_from_an_older_version_of_the_notebook_says_so():
                peak_vram_gib=1.1, peak_host_rss_gib=1.0, gpu="NVIDIA H200")
     current = rehearsal.notebook_version(ROOT / "notebooks" / "00_setup.ipynb")
     assert "older version" not in rehearsal.table({"rows": [dict(row, notebook_version=current)]})
-    assert "(an older version of the notebook)" in rehearsal.table({"rows": [dict(row, notebook_version="0" * 40)]})
+    assert "(older code of the notebook)" in rehearsal.table({"rows": [dict(row, notebook_version="0" * 40)]})
 
 
 def test_the_t4_attention_benchmark_says_it_needs_a_gpu():
@@ -236,3 +236,24 @@ held.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     peak = float(done.stdout.split()[-1])
     assert 0.35 < peak < 0.6, peak  # 400 MiB held once (twice would read about 0.8 GiB)
+
+
+def test_a_row_holds_while_the_notebooks_code_is_unchanged(tmp_path):
+    """A notebook's measured cost line or a sentence may change after its row ran: what runs is the same,
+    so the row holds (resume skips it, the table shows it as current). A changed code cell makes it old."""
+    import subprocess
+
+    name = "00_setup.ipynb"
+    committed = subprocess.run(["git", "rev-parse", f"HEAD:notebooks/{name}"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    markdown = next(c for c in nb.cells if c.cell_type == "markdown")
+    markdown.source += "\n\nA new sentence."
+    edited = tmp_path / name
+    nbformat.write(nb, edited)
+    assert rehearsal.notebook_version(edited) != committed and rehearsal.runs_the_same_code(committed, edited)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.source += "\nprint('new')"
+    nbformat.write(nb, edited)
+    assert not rehearsal.runs_the_same_code(committed, edited)
+    assert not rehearsal.runs_the_same_code("0" * 40, edited)  # a version git does not have
