@@ -170,7 +170,7 @@ def _compile(pipe, value, options) -> None:
 
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
-    for block in pipe.transformer.transformer_blocks:  # the 42 identical blocks share one compiled graph
+    for block in pipe.transformer.transformer_blocks:  # block 0 compiles one graph, the other 41 share a second
         block.compile()
 
 
@@ -205,7 +205,7 @@ REGISTRY: dict[str, Step] = {
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
     "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
     "fp8": _speed(_fp8, "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
-    "compile": _speed(_compile, "torch.compile of each transformer block (the 42 identical blocks share one compiled graph)", order=4),
+    "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
 }
 
 #: Memory steps: name -> (needs CUDA, what it does) (``02_memory_optimizations`` lists them).

@@ -43,7 +43,7 @@ NOTE = (
     "memory), 49 frames at 480x720, guidance 6 (CFG batch of 2), all components on the GPU, VAE tiling. "
     "Each scheme quantizes the text encoder and the transformer; the VAE stays bf16. step_s is the median "
     "denoising step after a warm-up; compiled: torch.compile (default mode) of the whole transformer or of "
-    "each of its 42 blocks (one compiled graph shared by all); compile_s is the first step less a compiled "
+    "each of its 42 blocks (two graphs: block 0's input has other strides, the other 41 share one); compile_s is the first step less a compiled "
     "one. torchao_int8_dynamic leaves the timestep-conditioning layers in bf16 (they fail under compile "
     "otherwise; see helpers.quantization). Rows that say 'not measured' ran out of this session's GPU time. "
     "peak_vram_gib "
@@ -125,7 +125,7 @@ def child(scheme: str, modes: list[str], steps: int, model: str) -> list[dict]:
                 row["compile_scope"] = SCOPES[mode]
             if mode == "compiled":  # the whole transformer: one graph, 42 blocks traced and compiled
                 pipe.transformer = torch.compile(pipe.transformer)
-            elif mode == "compiled_blocks":  # each block: the 42 identical blocks share one compiled graph
+            elif mode == "compiled_blocks":  # each block: block 0 compiles a graph, the other 41 share a second
                 for block in pipe.transformer.transformer_blocks:
                     block.compile()
             marks: list[float] = []
