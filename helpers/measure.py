@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -62,7 +64,9 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
 
     Host RSS is sampled every ``interval`` seconds by a background thread (psutil), so
     very short spikes can be missed; GPU memory is PyTorch's exact peak of allocated bytes.
-    The record is filled in when the block ends, also when it raises.
+    Before it starts, garbage is collected and freed heap handed back to the system (glibc keeps
+    it otherwise), so the peak counts what is alive, not what an earlier step left behind. The
+    record is filled in when the block ends, also when it raises.
 
     Example:
         >>> from helpers import measure
@@ -76,6 +80,11 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
     import torch
 
     record = Measurement(label)
+    gc.collect()
+    if sys.platform == "linux":  # glibc keeps freed memory for reuse, resident: hand it back first
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     process = psutil.Process()
     peak = process.memory_info().rss
     done = threading.Event()

@@ -37,6 +37,30 @@ def test_measure_records_time_and_peak_host_memory():
     assert table[1].startswith("allocate") and "GiB" in table[1]
 
 
+
+def test_measure_counts_what_is_alive_not_what_an_earlier_step_left_behind():
+    """A pipeline dropped before a run can linger in a reference cycle until the garbage collector runs:
+    the run's peak must not include it (02's first row read 4 GiB more than the same recipe measured again after
+    a free(), on a 24gb rehearsal: this is one way that happens)."""
+    import gc
+
+    import psutil
+
+    class Holder:
+        pass
+
+    gc.disable()
+    try:
+        before = psutil.Process().memory_info().rss / 1024**3
+        left = Holder()
+        left.self, left.block = left, np.ones(300 * 1024**2 // 8)  # 300 MiB that only the collector frees
+        del left
+        with helpers.measure("next run") as m:
+            pass
+    finally:
+        gc.enable()
+    assert m.peak_rss_gib < before + 0.1
+
 def test_measure_fills_the_record_even_when_the_block_fails():
     with pytest.raises(RuntimeError):
         with helpers.measure("oom") as m:
