@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from pathlib import Path
 
 from .environment import GIB
 

@@ -508,7 +508,6 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
         'CogVideoXVideoToVideoPipeline'
     """
     import diffusers
-    import torch
 
     from .attention import use_fp32_attention_where_needed
     from .image_video import PIPELINES, check_task

@@ -13,17 +13,14 @@ The constants below were measured on an H100 with ``scripts/bench_memory.py``
 Speeds are relative to keeping everything on the GPU.
 
     python -m helpers.planner --vram-gib 15 --ram-gib 12.7
-    python -m helpers.planner --annotate media/benchmarks/memory.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from .environment import GIB
 
@@ -528,19 +525,6 @@ def benchmark_results(name: str = "memory.json") -> dict | None:
     return load_results(f"benchmarks/{name}")
 
 
-def annotate(path: Path) -> list[dict]:
-    """Add the planner's predictions to every measured recipe of a benchmark results file."""
-    record = json.loads(path.read_text())
-    for r in record["results"]:
-        if "error" in r:
-            continue
-        p = predict(r["recipe"].split("@")[0], num_frames=r.get("num_frames", 49))
-        r["predicted_peak_vram_gib"] = round(p.peak_vram_gib, 2)
-        r["predicted_peak_host_rss_gib"] = round(p.peak_host_rss_gib, 2)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return record["results"]
-
-
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse, through ``parser.error`` (exit 2, the fix in the message), a request the planner cannot predict."""
     import math
@@ -579,13 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=720)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
-    parser.add_argument("--annotate", type=Path, help="add predictions to a bench_memory.py results file")
     args = parser.parse_args(argv)
     _check_args(parser, args)
-    if args.annotate:
-        for r in annotate(args.annotate):
-            print(r["recipe"], r.get("peak_vram_gib"), r.get("predicted_peak_vram_gib"))
-        return 0
     if args.vram_gib is None or args.ram_gib is None:
         from .environment import environment_report
 

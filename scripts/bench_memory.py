@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -124,14 +123,27 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
     )
 
 
+def annotate(path: Path) -> list[dict]:
+    """Add the planner's predictions (``helpers.planner.predict``) to every measured recipe of a results file."""
+    from helpers.planner import predict
+
+    record = json.loads(path.read_text())
+    for r in record["results"]:
+        if "error" in r:
+            continue
+        p = predict(r["recipe"].split("@")[0], num_frames=r.get("num_frames", 49))
+        r["predicted_peak_vram_gib"] = round(p.peak_vram_gib, 2)
+        r["predicted_peak_host_rss_gib"] = round(p.peak_host_rss_gib, 2)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record["results"]
+
+
 def chart(results_file: Path) -> Path:
     """Add the planner's predictions to the results and draw peak VRAM, host RAM and time per recipe."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from helpers.planner import annotate
 
     rows = [r for r in annotate(results_file) if "error" not in r and not r.get("vram_cap_gib")]
     rows.sort(key=lambda r: r["peak_vram_gib"])

@@ -297,7 +297,6 @@ def chart(args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     rows = merge(args.files)
     done = [r for r in rows if "end_to_end_s" in r]

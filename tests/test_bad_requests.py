@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import RequestError, check_request, nano, planner
+from helpers import RequestError, check_request, planner
 from helpers.checks import _least_steps, _least_strength, check_seed
 from helpers.workshop import workshop_mode
 

@@ -4,7 +4,6 @@ import json
 import os
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 import helpers
