@@ -129,7 +129,8 @@ class Sampler:
             rss = 0
             for child in self._me.children(recursive=True):
                 try:
-                    rss += child.memory_full_info().pss
+                    pss = child.memory_full_info().pss
+                    rss += pss or child.memory_info().rss  # 0: a /proc/PID/smaps without Pss lines
                 except Exception:  # gone, or no /proc/PID/smaps here: its resident size, if it is still there
                     try:
                         rss += child.memory_info().rss
