@@ -129,8 +129,8 @@ class Sampler:
             rss = 0
             for child in self._me.children(recursive=True):
                 try:
-                    pss = child.memory_full_info().pss
-                    rss += pss or child.memory_info().rss  # 0: a /proc/PID/smaps without Pss lines
+                    info = child.memory_full_info()
+                    rss += info.pss or info.rss  # pss 0: a /proc/PID/smaps without Pss lines
                 except Exception:  # gone, or no /proc/PID/smaps here: its resident size, if it is still there
                     try:
                         rss += child.memory_info().rss
@@ -292,7 +292,9 @@ def runs_the_same_code(version: str, path: Path) -> bool:
         old = subprocess.run(["git", "cat-file", "blob", version], cwd=ROOT, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return False
-    code = lambda text: [c.source for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]  # noqa: E731
+    def code(text: str) -> list[str]:
+        return [c.source for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]
+
     return code(old.decode()) == code(path.read_text())
 
 
