@@ -126,12 +126,15 @@ def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib:
 
 
 @contextmanager
-def memory_budget(gib: float) -> Iterator[bool]:
-    """Let this process take at most ``gib`` more memory inside the block (Linux), to reproduce an OOM on a CPU.
+def memory_budget(gib: float, device: str = "cpu") -> Iterator[bool]:
+    """Let this process take at most ``gib`` more memory on ``device`` inside the block, to reproduce an OOM.
 
-    Caps the address space (``RLIMIT_AS``) above what the process already maps, and restores
-    the old limit afterwards, so a too-large request fails fast with the allocator's error
-    instead of swapping. Yields ``False`` where the OS does not enforce it (then nothing is capped).
+    On the CPU (Linux) it caps the address space (``RLIMIT_AS``) above what the process already maps,
+    so a too-large request fails fast with the allocator's error instead of swapping; it yields
+    ``False`` where the OS does not enforce it (then nothing is capped). On a CUDA GPU it caps
+    PyTorch's allocator above what it holds (``torch.cuda.set_per_process_memory_fraction``; an
+    address-space cap would break CUDA, which maps the GPU's memory into it). Either way the old
+    limit comes back afterwards.
 
     Example:
         >>> import torch
@@ -143,6 +146,20 @@ def memory_budget(gib: float) -> Iterator[bool]:
         >>> caught.error is not None or not enforced
         True
     """
+    if str(device).startswith("cuda"):
+        import inspect
+
+        import torch
+
+        total = inspect.unwrap(torch.cuda.get_device_properties)(0).total_memory  # the real card's (COGVIDEOX_EMULATE)
+        old_fraction = torch.cuda.get_per_process_memory_fraction(0)
+        torch.cuda.set_per_process_memory_fraction(
+            min(old_fraction, (torch.cuda.memory_reserved(0) + gib * GIB) / total), 0)
+        try:
+            yield True
+        finally:
+            torch.cuda.set_per_process_memory_fraction(old_fraction, 0)
+        return
     try:
         import resource
     except ImportError:  # Windows

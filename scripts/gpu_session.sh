@@ -6,7 +6,8 @@
 #   bash scripts/gpu_session.sh setup              # carry .whl: install the wheels, build the random 5b models
 #   bash scripts/gpu_session.sh part               # carry one or two .whl_b/ff.part.*: keep them in /tmp/parts
 #   bash scripts/gpu_session.sh ffmpeg             # all parts kept: install imageio-ffmpeg
-#   bash scripts/gpu_session.sh probe              # time compiling one 5b block: bf16, int8 (torchao settings or not)
+#   bash scripts/gpu_session.sh probe              # time compiling one 5b block: bf16, int8 (torchao settings or not),
+#                                                  # detached (results in /tmp/r/compile_probe.json, collected)
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
@@ -36,8 +37,9 @@ PY
     python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
     ;;
   probe)
-    : "${OUT:?probe runs on the device, where OUT is set}"
-    python3 scripts/gpu_probe_compile.py --time-block --out "$OUT"/compile_probe.json
+    setsid nohup python3 scripts/gpu_probe_compile.py --time-block --out $R/compile_probe.json \
+      > $R/probe.log 2>&1 < /dev/null &
+    echo "probe started $!"
     ;;
   start)
     shift
@@ -51,11 +53,12 @@ PY
     while kill -0 "$(cat $R/pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 5; done
     kill -0 "$(cat $R/pid)" 2>/dev/null && echo "still running" || echo "finished"
     grep -E "^\s+[0-9]{2}_.*: |^  error|left for|not started" $R/log | tail -40 || true
+    [ -f $R/probe.log ] && tail -5 $R/probe.log
     bash "$0" collect > /dev/null
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && tar czf "$OUT"/texts.tgz -C $R texts && ls -la "$OUT"
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json "$OUT"/ 2>/dev/null || true; } && tar czf "$OUT"/texts.tgz -C $R texts && ls -la "$OUT"
     ;;
   *) sed -n 2,12p "$0"; exit 2 ;;
 esac

@@ -126,3 +126,21 @@ def test_known_bad_versions_are_flagged_and_current_ones_are_not():
     assert len(flagged) == 2 and "diffusers>=0.42.1" in flagged[0] and 'pip install -U "torch>=2.6"' in flagged[1]
     old = version_problems({"diffusers": "0.42.1", "torch": "2.6.0", "transformers": "4.46.0", "torchao": "0.10.0"})
     assert 'pip install -U "transformers>=5.0"' in old[0] and 'pip install -U "torchao>=0.16"' in old[1]
+
+
+def test_a_gpu_memory_budget_caps_the_allocator_above_what_it_holds_and_restores_the_old_cap(monkeypatch):
+    import functools
+
+    import torch
+
+    real_props = lambda device=None: type("Props", (), {"total_memory": 100 * 2**30})()  # noqa: E731
+    emulated = functools.wraps(real_props)(lambda device=None: type("Props", (), {"total_memory": 15 * 2**30})())
+    fractions = [0.15]  # an emulated T4's cap, set by COGVIDEOX_EMULATE
+    monkeypatch.setattr(torch.cuda, "get_device_properties", emulated)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2 * 2**30)
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda device=None: fractions[-1])
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, device=None: fractions.append(f))
+    with memory_budget(1.0, "cuda") as enforced:
+        assert enforced
+        assert fractions[-1] == pytest.approx(0.03)  # (2 GiB held + 1 GiB) of the real card's 100 GiB
+    assert fractions[-1] == 0.15
