@@ -339,7 +339,8 @@ def table(record: dict) -> str:
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
         vram = "-" if r.get("peak_vram_gib") is None else f"{r['peak_vram_gib']:.1f}"
         shared = "†" if r.get("shared_gpu") else ""
-        return f"ok{skipped}: {r['seconds']:.0f} s{shared}, {vram} / {r['peak_host_rss_gib']:.1f} GiB{older}"
+        short = "‡" if r.get("vram_short_gib") else ""
+        return f"ok{skipped}: {r['seconds']:.0f} s{shared}, {vram}{short} / {r['peak_host_rss_gib']:.1f} GiB{older}"
 
     head = "| notebook | " + " | ".join(f"{p} · {m}" for p, m in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
@@ -348,7 +349,9 @@ def table(record: dict) -> str:
         lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cell(found.get(c)) for c in columns) + " |")
     return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
             "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
-            "GPU with other capped runs, so its seconds are longer than alone. real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
+            "GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "
+            "(by the row's `vram_short_gib` in media/gpu_rehearsal.json: its CUDA context was measured while another "
+            "process held GPU memory), so it fits the profile too. real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
             "12.7 GiB RAM, cc 7.5 (T4 attention kernels). workshop: 17 frames x 25 steps; fewsteps: the full request "
             "(49x480x720) with few steps; full: the full request with its own steps (50).\n\n" + "\n".join(lines))
 
@@ -411,14 +414,22 @@ def place(profile: str, running: dict[str, list[str]], card_gib: float, ram_gib:
     return None
 
 
-def cuda_context_gib() -> float:
-    """The CUDA context's share of a GPU (outside PyTorch's allocator), measured in a child process
-    on an idle GPU: a capped run sharing the card cannot tell it from the others' use."""
+def cuda_context_gib(gpu: str) -> float:
+    """The CUDA context's share of GPU ``gpu`` (an NVML index; outside PyTorch's allocator): what the card's
+    used memory grows by when a child process creates one. A capped run sharing the card cannot tell it
+    from the others' use, and another process's memory on the card (a probe) must not count as context.
+
+    Example:
+        >>> 0.2 < cuda_context_gib("0") < 2  # doctest: +SKIP
+        True
+    """
     import subprocess
 
-    code = ("import torch; torch.zeros(1, device='cuda'); free, total = torch.cuda.mem_get_info(); "
-            "print((total - free - torch.cuda.memory_reserved()) / 2**30)")
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    code = (f"import pynvml; pynvml.nvmlInit(); card = pynvml.nvmlDeviceGetHandleByIndex({int(gpu)}); "
+            "used = lambda: pynvml.nvmlDeviceGetMemoryInfo(card).used; before = used(); "
+            "import torch; torch.zeros(1, device='cuda'); print((used() - before - torch.cuda.memory_reserved()) / 2**30)")
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID")
+    return float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
 
 
 def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, record: dict) -> int:
@@ -434,7 +445,7 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
     card_gib = min(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(int(g))).total for g in gpus) / GIB
     card_gib -= 6  # the capped runs' CUDA contexts and compile workers
     ram_gib = psutil.virtual_memory().total / GIB - 8  # this script and the notebook runners (the page cache yields)
-    context = f"{cuda_context_gib():.3f}"
+    context = f"{cuda_context_gib(gpus[0]):.3f}"
     began, failed = time.perf_counter(), 0
     running: dict[str, list] = {gpu: [] for gpu in gpus}  # [process, part file, profile, shared flag]
     queue = list(jobs)

@@ -172,7 +172,7 @@ def test_the_scheduler_runs_capped_jobs_side_by_side_and_marks_their_rows_shared
     card = types.SimpleNamespace(total=140 * 1024**3)
     monkeypatch.setitem(sys.modules, "pynvml", types.SimpleNamespace(
         nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetMemoryInfo=lambda h: card))
-    monkeypatch.setattr(rehearsal, "cuda_context_gib", lambda: 0.5)
+    monkeypatch.setattr(rehearsal, "cuda_context_gib", lambda gpu: 0.5)
     monkeypatch.setattr(__import__("psutil"), "virtual_memory", lambda: types.SimpleNamespace(total=128 * 1024**3))
     started = []
 
