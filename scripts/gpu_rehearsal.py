@@ -357,7 +357,7 @@ def table(record: dict) -> str:
 
 
 def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[str], resume: bool) -> list[tuple]:
-    """The (profile, mode, notebook, last recorded seconds or None) runs to make, longest first
+    """The (profile, mode, notebook, seconds of its last ok run or None) runs to make, longest first
     (unknown ones first of all); with ``resume``, those with an ``ok`` row for the notebook's
     current code are left out (:func:`runs_the_same_code`)."""
     rows = {(r["notebook"], r["profile"], r["mode"]): r for r in record["rows"]}
@@ -368,7 +368,8 @@ def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[st
                 row = rows.get((path.name, profile, mode))
                 if resume and row and row["status"] == "ok" and runs_the_same_code(row.get("notebook_version", ""), path):
                     continue
-                jobs.append((profile, mode, path, row["seconds"] if row else None))
+                known = row and row["status"] == "ok"  # a failed run's seconds say nothing of a whole one
+                jobs.append((profile, mode, path, row["seconds"] if known else None))
     jobs.sort(key=lambda job: -(job[3] if job[3] is not None else float("inf")))
     return jobs
 

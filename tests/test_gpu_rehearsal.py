@@ -105,7 +105,7 @@ def test_the_t4_attention_benchmark_says_it_needs_a_gpu():
     assert run.returncode == 2 and "needs a CUDA GPU" in run.stdout
 
 
-def test_resume_leaves_out_ok_rows_of_the_current_version_and_runs_the_longest_first():
+def test_resume_leaves_out_ok_rows_of_the_current_version_and_runs_unknown_then_the_longest_first():
     paths = [ROOT / "notebooks" / n for n in ("00_setup.ipynb", "01_basic_inference.ipynb", "02_memory_optimizations.ipynb")]
     current = {p.name: rehearsal.notebook_version(p) for p in paths}
     rows = [dict(notebook="00_setup.ipynb", profile="t4", mode="workshop", status="ok", seconds=15,
@@ -118,8 +118,10 @@ def test_resume_leaves_out_ok_rows_of_the_current_version_and_runs_the_longest_f
     names = [(profile, mode, path.name[:2]) for profile, mode, path, _ in jobs]
     assert ("t4", "workshop", "00") not in names  # ok on the current version: done
     assert ("t4", "workshop", "01") in names and ("t4", "workshop", "02") in names  # failed; an older version
-    assert names[:3] == [("t4", "fewsteps", "00"), ("t4", "fewsteps", "01"), ("t4", "fewsteps", "02")]  # never run
-    assert names[3:] == [("t4", "workshop", "02"), ("t4", "workshop", "01")]  # then the longest first
+    # unknown first (never run, or failed: a failed run's seconds say nothing of a whole one), then the longest
+    assert names == [("t4", "workshop", "01"), ("t4", "fewsteps", "00"), ("t4", "fewsteps", "01"),
+                     ("t4", "fewsteps", "02"), ("t4", "workshop", "02")]
+    assert [seconds for *_, seconds in jobs] == [None, None, None, None, 200]
     assert len(rehearsal.pending({"rows": rows}, paths, ["t4"], ["workshop"], resume=False)) == 3
 
 
