@@ -7,75 +7,21 @@ The configs are those of the hub repository ``THUDM/CogVideoX-5b``.
 
 from __future__ import annotations
 
-TRANSFORMER_5B = dict(
-    activation_fn="gelu-approximate",
-    attention_bias=True,
-    attention_head_dim=64,
-    dropout=0.0,
-    flip_sin_to_cos=True,
-    freq_shift=0,
-    in_channels=16,
-    max_text_seq_length=226,
-    norm_elementwise_affine=True,
-    norm_eps=1e-5,
-    num_attention_heads=48,
-    num_layers=42,
-    out_channels=16,
-    patch_size=2,
-    sample_frames=49,
-    sample_height=60,
-    sample_width=90,
-    spatial_interpolation_scale=1.875,
-    temporal_compression_ratio=4,
-    temporal_interpolation_scale=1.0,
-    text_embed_dim=4096,
-    time_embed_dim=512,
-    timestep_activation_fn="silu",
-    use_rotary_positional_embeddings=True,
-    use_learned_positional_embeddings=False,
-)
+import json
+from pathlib import Path
+
+# The configs of the hub repository THUDM/CogVideoX-5b (its transformer/, vae/ and text_encoder/ config.json:
+# google/t5-v1_1-xxl), kept as data beside the nano's, which ship with the package.
+_CONFIGS = json.loads((Path(__file__).parent / "models" / "cogvideox-5b-configs.json").read_text())
+TRANSFORMER_5B: dict = _CONFIGS["transformer"]
+VAE_5B: dict = _CONFIGS["vae"]
+T5_XXL: dict = _CONFIGS["text_encoder"]
 
 #: CogVideoX-5b-I2V's transformer: the picture's latents stacked on the noisy ones (twice the
 #: channels) and position embeddings learned for 49x480x720: diffusers' conversion script
 #: (scripts/convert_cogvideox_to_diffusers.py: in_channels 32, learned embeddings for i2v) and two
 #: public copies of the hub's config agree field for field (the hub itself is out of reach here).
 TRANSFORMER_5B_I2V = {**TRANSFORMER_5B, "in_channels": 32, "use_learned_positional_embeddings": True}
-
-VAE_5B = dict(
-    act_fn="silu",
-    block_out_channels=(128, 256, 256, 512),
-    down_block_types=("CogVideoXDownBlock3D",) * 4,
-    up_block_types=("CogVideoXUpBlock3D",) * 4,
-    force_upcast=True,
-    in_channels=3,
-    out_channels=3,
-    latent_channels=16,
-    layers_per_block=3,
-    norm_eps=1e-6,
-    norm_num_groups=32,
-    sample_height=480,
-    sample_width=720,
-    scaling_factor=0.7,
-    temporal_compression_ratio=4,
-    use_quant_conv=False,
-    use_post_quant_conv=False,
-)
-
-#: google/t5-v1_1-xxl, the encoder CogVideoX-5b ships in ``text_encoder/``.
-T5_XXL = dict(
-    vocab_size=32128,
-    d_model=4096,
-    d_kv=64,
-    d_ff=10240,
-    num_layers=24,
-    num_heads=64,
-    relative_attention_num_buckets=32,
-    relative_attention_max_distance=128,
-    feed_forward_proj="gated-gelu",
-    layer_norm_epsilon=1e-6,
-    tie_word_embeddings=False,
-    dropout_rate=0.0,
-)
 
 
 def build_5b_components(device: str = "meta", dtype=None, task: str = "text") -> dict:
