@@ -10,7 +10,12 @@ import math
 import numbers
 import os
 
+import psutil
+
 from .environment import GIB
+from .results import load_results
+from .small_model import read_kit_marker
+from .workshop import shrink
 
 #: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
 MAX_PROMPT_TOKENS = 226
@@ -49,8 +54,7 @@ def fixed_size(pipe) -> tuple[int, int] | None:
     config = pipe.transformer.config
     if not config.use_learned_positional_embeddings:
         return None
-    scale = pipe.vae_scale_factor_spatial
-    return config.sample_height * scale, config.sample_width * scale
+    return config.sample_height * pipe.vae_scale_factor_spatial, config.sample_width * pipe.vae_scale_factor_spatial
 
 
 def check_size(pipe, height: int, width: int) -> None:
@@ -105,9 +109,6 @@ def model_defaults(pipe) -> dict:
         {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 25, 'guidance_scale': 6.0}
     """
     cfg = pipe.transformer.config
-    from .small_model import read_kit_marker
-    from .workshop import shrink
-
     marker = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) or {}
     kit, kind = marker.get("defaults", {}), marker.get("kind")
     return steps_override(shrink(dict(
@@ -201,8 +202,7 @@ def check_dimension(name: str, value: int, multiple: int, default: int, why: str
     nearest = max(multiple, round(value / multiple) * multiple) if _is_finite(value) else default
     raise RequestError(
         f"{name}={value!r}: must be a positive multiple of {multiple}{f' ({why})' if why else ''}. "
-        + (f"Use {default}, the size this model was made for." if nearest == default
-           else f"Use {nearest}, or {default}, the size this model was made for.")
+        f"Use {'' if nearest == default else f'{nearest}, or '}{default}, the size this model was made for."
     )
 
 
@@ -214,13 +214,6 @@ def _is_int(value) -> bool:
 def _is_finite(value) -> bool:
     """A real number, not a ``bool``, neither infinite nor NaN (numpy scalars count)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _train_timesteps(pipe) -> int | None:
-    """The timesteps ``pipe``'s scheduler was trained with (1000 for CogVideoX), ``None`` where unknown."""
-    config = getattr(getattr(pipe, "scheduler", None), "config", None) or {}
-    limit = config.get("num_train_timesteps") if hasattr(config, "get") else None
-    return limit if _is_int(limit) else None
 
 
 def _check_guidance(guidance_scale) -> None:
@@ -240,8 +233,9 @@ def _check_steps(pipe, num_inference_steps) -> None:
         raise RequestError(
             f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
         )
-    limit = _train_timesteps(pipe)
-    if limit is not None and num_inference_steps > limit:
+    config = getattr(getattr(pipe, "scheduler", None), "config", None) or {}
+    limit = config.get("num_train_timesteps") if hasattr(config, "get") else None  # 1000 for CogVideoX
+    if _is_int(limit) and num_inference_steps > limit:
         setting = os.environ.get(STEPS_ENV, "").strip()
         raise RequestError(
             f"num_inference_steps={num_inference_steps}: more than the {limit} timesteps this model's scheduler "
@@ -296,29 +290,11 @@ def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
         >>> 5 < cpu_memory_gib(9, 480, 720) < 8
         True
     """
-    from .results import load_results
-
     record = load_results("benchmarks/cpu_memory.json")
     if record is None:
         return None
     fit = record["fit"]
     return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
-
-
-def _check_host_memory(pipe, num_frames: int, height: int, width: int) -> None:
-    """On a CPU, refuse a request whose predicted memory exceeds the RAM available now (it would swap or be killed)."""
-    import psutil
-
-    if getattr(getattr(pipe, "device", None), "type", "cpu") != "cpu":
-        return
-    need = cpu_memory_gib(num_frames, height, width)
-    have = psutil.virtual_memory().available / GIB
-    if need is not None and need > have:
-        raise RequestError(
-            f"{num_frames} frames at {height}x{width} need at least about {need:.0f} GiB of RAM on a CPU (measured for "
-            f"CogVideoX-nano, media/benchmarks/cpu_memory.json); {have:.1f} GiB is available. Ask for fewer frames or "
-            "a smaller size (the model's own size fits), or close what else uses memory."
-        )
 
 
 def transformer_tokens(pipe, num_frames: int, height: int, width: int) -> int:
@@ -353,8 +329,6 @@ def cpu_minutes(pipe, num_frames: int, height: int, width: int, num_inference_st
         model: ...
         True
     """
-    from .results import load_results
-
     record = load_results("benchmarks/cpu_memory.json")
     if record is None or "step_s_per_token" not in record["fit"]:
         return None
@@ -362,10 +336,19 @@ def cpu_minutes(pipe, num_frames: int, height: int, width: int, num_inference_st
     return num_inference_steps * tokens * (fit["step_s_per_token"] + fit["step_s_per_token_pair"] * tokens) / 60
 
 
-def _check_cpu_time(pipe, num_frames: int, height: int, width: int, num_inference_steps: int) -> None:
-    """On a CPU, refuse a request predicted to take longer than ``COGVIDEOX_MAX_CPU_MINUTES`` (60 by default)."""
+def _check_cpu_cost(pipe, num_frames: int, height: int, width: int, num_inference_steps: int) -> None:
+    """On a CPU, refuse a request whose predicted memory exceeds the RAM available now (it would swap or be killed),
+    or predicted to take longer than ``COGVIDEOX_MAX_CPU_MINUTES`` (60 by default)."""
     if getattr(getattr(pipe, "device", None), "type", "cpu") != "cpu":
         return
+    need = cpu_memory_gib(num_frames, height, width)
+    have = psutil.virtual_memory().available / GIB
+    if need is not None and need > have:
+        raise RequestError(
+            f"{num_frames} frames at {height}x{width} need at least about {need:.0f} GiB of RAM on a CPU (measured for "
+            f"CogVideoX-nano, media/benchmarks/cpu_memory.json); {have:.1f} GiB is available. Ask for fewer frames or "
+            "a smaller size (the model's own size fits), or close what else uses memory."
+        )
     limit = os.environ.get(MAX_CPU_MINUTES_ENV, "").strip() or "60"
     try:
         limit_minutes = float(limit)
@@ -382,13 +365,6 @@ def _check_cpu_time(pipe, num_frames: int, height: int, width: int, num_inferenc
             f"media/benchmarks/cpu_memory.json); the limit is {limit_minutes:g}. Ask for fewer frames, a smaller size "
             f"or fewer steps, or set {MAX_CPU_MINUTES_ENV} higher to run it anyway."
         )
-
-
-def _check_finite_extras(extras: dict) -> None:
-    """Refuse any other number in the request that is infinite or NaN (``fps``, ``eta``...)."""
-    for name, value in extras.items():
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
-            raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
@@ -456,11 +432,12 @@ def check_request(
     warnings += _size_warnings(pipe, num_frames, height, width, native)
     _check_steps(pipe, num_inference_steps)
     _check_guidance(guidance_scale)
-    _check_host_memory(pipe, num_frames, height, width)
-    _check_cpu_time(pipe, num_frames, height, width, num_inference_steps)
+    _check_cpu_cost(pipe, num_frames, height, width, num_inference_steps)
     if strength is not None:
         _check_strength(strength, num_inference_steps)
-    _check_finite_extras(extras)
+    for name, value in extras.items():  # any other number (fps, eta...) must not be infinite or NaN
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
+            raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
     for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         n = len(pipe.tokenizer(text).input_ids) if text else 0
         if n > MAX_PROMPT_TOKENS:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+import psutil
+import torch
 
 GIB = 1024**3
 
@@ -107,15 +112,12 @@ def apply_emulation() -> str | None:
         >>> apply_emulation() is None  # no profile set, or no CUDA GPU
         True
     """
-    import torch
-
     profile = emulated_profile()
     if profile is None or not torch.cuda.is_available():
         return None
-    if _EMULATION_APPLIED:
-        return _EMULATION_APPLIED[0]
-    _EMULATION_APPLIED.append(_shape_cuda(torch, profile))
-    _watch_host_ram(profile.host_ram_gib)
+    if not _EMULATION_APPLIED:  # once per process
+        _EMULATION_APPLIED.append(_shape_cuda(torch, profile))
+        _watch_host_ram(profile.host_ram_gib)
     return _EMULATION_APPLIED[0]
 
 
@@ -199,11 +201,6 @@ def shown_to_all_but_compiler(real, emulated):
 
 def _watch_host_ram(limit_gib: float, interval: float = 0.05) -> None:
     """End this process, as Colab does, once its resident memory passes ``limit_gib``."""
-    import signal
-    import threading
-
-    import psutil
-
     process = psutil.Process()
 
     def watch() -> None:
@@ -325,9 +322,8 @@ class EnvironmentReport:
         if self.emulated:
             rows.append(("emulation", self.emulated))
         if self.cuda:
-            rows.append(("CUDA allocator", os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or "default"))
-        if self.cuda:
             rows += [
+                ("CUDA allocator", os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or "default"),
                 ("compute capability", self.compute_capability or "-"),
                 ("native bf16", "yes" if self.bf16_native else "no"),
                 ("VRAM total / free", f"{gib(self.vram_total_gib)} / {gib(self.vram_free_gib)}"),
@@ -370,7 +366,7 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
         >>> version_problems({"torchao": "0.14.1"})  # it still has int8_weight_only, but is too old for the kit
         ['torchao 0.14.1 is older than the kit supports (0.16): pip install -U "torchao>=0.16"']
     """
-    from packaging.version import Version
+    from packaging.version import Version  # not one of the kit's own requirements: asked for only here
 
     def at_least(name: str, version: str) -> bool | None:
         have = versions.get(name)
@@ -415,15 +411,10 @@ def needs_fp32_attention(report=None) -> bool:
         False
     """
     if report is None:
-        import torch
-
-        if not torch.cuda.is_available():
-            return False
-        return torch.cuda.get_device_capability() < (8, 0)
+        return torch.cuda.is_available() and torch.cuda.get_device_capability() < (8, 0)
     if not getattr(report, "cuda", False) or not report.compute_capability:
         return False
     return tuple(int(x) for x in report.compute_capability.split(".")) < (8, 0)
-
 
 
 def compile_problem(dtype) -> str | None:
@@ -441,8 +432,6 @@ def compile_problem(dtype) -> str | None:
         >>> compile_problem(torch.bfloat16) is None  # no CUDA GPU here: compiling for the CPU works
         True
     """
-    import torch
-
     if dtype != torch.bfloat16 or not torch.cuda.is_available() or torch.cuda.is_bf16_supported(including_emulation=False):
         return None
     major, minor = torch.cuda.get_device_capability()
@@ -455,19 +444,18 @@ def _advice(r: EnvironmentReport) -> list[str]:
     advice = version_problems(r.versions, notes=False)
     if not r.cuda:
         advice.append("no GPU: the notebooks will use CogVideoX-nano, the kit's tiny trained model (CogVideoX-5b needs a CUDA GPU).")
-    else:
-        if not r.bf16_native:
-            advice.append(
-                f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0) and no fused bf16 "
-                "attention kernel: the kit keeps CogVideoX-5b's weights in bf16 (fp16 gives black or NaN frames) and "
-                "computes its attention in fp32 (helpers.attention; bf16 attention on PyTorch's math kernel holds the "
-                "whole score matrix). python -m helpers.planner says which request fits; CogVideoX-nano runs everywhere."
-            )
-        if r.vram_total_gib is not None and r.vram_total_gib < 24:
-            advice.append(
-                f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
-                "the one that fits (python -m helpers.planner; 01_basic_inference uses its choice)."
-            )
+    elif not r.bf16_native:
+        advice.append(
+            f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0) and no fused bf16 "
+            "attention kernel: the kit keeps CogVideoX-5b's weights in bf16 (fp16 gives black or NaN frames) and "
+            "computes its attention in fp32 (helpers.attention; bf16 attention on PyTorch's math kernel holds the "
+            "whole score matrix). python -m helpers.planner says which request fits; CogVideoX-nano runs everywhere."
+        )
+    if r.cuda and r.vram_total_gib is not None and r.vram_total_gib < 24:
+        advice.append(
+            f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
+            "the one that fits (python -m helpers.planner; 01_basic_inference uses its choice)."
+        )
     if r.host_ram_total_gib < LOW_HOST_RAM_GIB:
         advice.append(
             f"{r.host_ram_total_gib:.1f} GiB host RAM: use the low-RAM recipe for CogVideoX-5b "
@@ -494,9 +482,6 @@ def environment_report() -> EnvironmentReport:
         ...
         advice: no GPU: the notebooks will use the small local model ...
     """
-    import psutil
-    import torch
-
     vm = psutil.virtual_memory()
     cache = hub_cache_dir()
     emulation = apply_emulation()

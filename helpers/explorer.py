@@ -13,9 +13,17 @@ Example:
 from __future__ import annotations
 
 import html
+import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+
+from .checks import RequestError, check_request, check_seed, model_defaults
+from .loading import kit_model_kind, load_pipeline
+from .measure import measure
+from .nano import judge
+from .saving import save_video
+from .video import as_frames, frame_strip, strip_grid, video_html
 
 SCHEDULERS = ("DPM", "DDIM")
 
@@ -58,8 +66,6 @@ class Params:
             >>> Params(steps=5).request(pipe)["num_inference_steps"]
             5
         """
-        from .checks import model_defaults
-
         d = model_defaults(pipe)
         return dict(
             prompt=self.prompt or d["prompt"],
@@ -141,11 +147,6 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     import numpy as np
     import torch
 
-    from .checks import check_request, check_seed
-    from .measure import measure
-    from .saving import save_video
-    from .video import as_frames
-
     request = params.request(pipe)
     check_seed(params.seed)
     notes = check_request(pipe, **{k: v for k, v in request.items() if k not in ("negative_prompt", "use_dynamic_cfg")})
@@ -170,22 +171,14 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
         pipe.maybe_free_model_hooks()  # what the pipeline does at its end: offloaded models back to the CPU
         raise
     run = Run(params, video, m.seconds, m.peak_vram_gib, notes=notes, decode_seconds=time.perf_counter() - last_step[0])
-    if _is_nano(pipe):
-        from .nano import judge
-
+    folder = getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path")
+    if folder and kit_model_kind(folder) == "nano":
         run.verdict = judge(video)
     if save:
         run.path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
                               recipe=recipe, measurement=m, name="explorer")
     run.video = np.stack(as_frames(video))
     return run
-
-
-def _is_nano(pipe) -> bool:
-    from .loading import kit_model_kind
-
-    folder = getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path")
-    return bool(folder) and kit_model_kind(folder) == "nano"
 
 
 def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] | None = None,
@@ -204,11 +197,10 @@ def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] 
         [[1, 1], [2, 2]]
     """
     fields = set(asdict(base))
-    for name, _ in (rows, columns) if columns else (rows,):
+    (row_name, row_values), (col_name, col_values) = rows, columns or ("seed", [base.seed])
+    for name in (row_name, col_name):  # without columns: "seed", always a field
         if name not in fields:
             raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(fields))}")
-    row_name, row_values = rows
-    col_name, col_values = columns or ("seed", [base.seed])
     return [[generate(pipe, replace(base, **{row_name: r, col_name: c}), save=save) for c in col_values]
             for r in row_values]
 
@@ -223,28 +215,12 @@ def grid_image(grid: list[list[Run]], frames: int = 4, height: int = 64):
         >>> grid_image([[cell, cell]]).data[:4]
         b'\\x89PNG'
     """
-    import io
 
-    from IPython.display import Image
-    from matplotlib.figure import Figure
+    def title(run: Run) -> str:
+        verdict = "" if run.verdict is None else f"\n{run.verdict.colour or '?'}, {run.verdict.motion or 'no motion'}"
+        return run.label().rsplit(",", 1)[0] + verdict
 
-    from .video import frame_strip
-
-    rows, cols = len(grid), len(grid[0])
-    strip = frame_strip(grid[0][0].video, frames, height)
-    w, h = strip.size
-    figure = Figure(figsize=(cols * (w / 100 + 0.2), rows * (h / 100 + 0.45)), dpi=100)
-    for r, row in enumerate(grid):
-        for c, run in enumerate(row):
-            ax = figure.add_subplot(rows, cols, r * cols + c + 1)
-            ax.imshow(frame_strip(run.video, frames, height))
-            verdict = "" if run.verdict is None else f"\n{run.verdict.colour or '?'}, {run.verdict.motion or 'no motion'}"
-            ax.set_title(run.label().rsplit(",", 1)[0] + verdict, fontsize=7)
-            ax.axis("off")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
+    return strip_grid([[(title(run), run.video) for run in row] for row in grid], frames, height, fontsize=7)
 
 
 def history_image(history: list[Run], frames: int = 4, height: int = 64):
@@ -294,8 +270,6 @@ class Panel:
 
     def __init__(self, pipe, recipe: str = "", max_frames: int | None = None, background: bool = True):
         import ipywidgets as w
-
-        from .checks import model_defaults
 
         d = model_defaults(pipe)
         self.pipe, self.history, self.recipe_name, self.background = pipe, [], recipe or None, background
@@ -371,10 +345,8 @@ class Panel:
 
     def _on_step(self, done: int, total: int, seconds_left: float) -> None:
         self.progress.max, self.progress.value = total, done
-        if self._decode is not None and self._decode[0] == self._frames_now:  # the last run's decode, same frames
-            decode = f" + about {self._decode[1]:.0f} s decode"
-        else:
-            decode = " + decode"
+        known = self._decode is not None and self._decode[0] == self._frames_now  # the last run's decode, same frames
+        decode = f" + about {self._decode[1]:.0f} s decode" if known else " + decode"
         self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left{decode}"
 
     def on_generate(self, save: bool = True) -> Run:
@@ -382,8 +354,6 @@ class Panel:
 
         Raises what :func:`generate` raises (:class:`Stopped` after a Stop); :meth:`on_click` shows it.
         """
-        from .checks import RequestError
-
         self._stop_requested, self.go.disabled, self.stop.disabled = False, True, False
         self.status.value, self.notes.value, self.progress.value = "starting...", "", 0
         try:
@@ -406,11 +376,7 @@ class Panel:
         return run
 
     def _show(self, run: Run) -> None:
-        import io
-
         from IPython.display import HTML, Image
-
-        from .video import frame_strip, video_html
 
         png = io.BytesIO()
         frame_strip(run.video).save(png, format="PNG")
@@ -427,8 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m helpers.explorer sweep``: CogVideoX-nano's guidance x steps grid -> media/explorer_sweep.png."""
     import argparse
     from pathlib import Path
-
-    from .loading import load_pipeline
 
     parser = argparse.ArgumentParser(prog="python -m helpers.explorer", description=main.__doc__)
     parser.add_argument("command", choices=["sweep"])

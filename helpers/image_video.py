@@ -19,8 +19,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .checks import InputError, check_size, check_strength, fixed_size  # noqa: F401  (also read from here)
+from .checks import InputError, check_seed, check_size, check_strength, fixed_size  # noqa: F401  (also read from here)
+from .nano import FPS, Scene, render
+from .small_model import kit_cache_dir
+from .video import as_frames, write_mp4
 
 #: The pipeline class for each task, by diffusers name.
 PIPELINES = {
@@ -69,9 +73,7 @@ def check_task(folder: str | os.PathLike, task: str) -> None:
     """
     if task not in PIPELINES:
         raise InputError(f"unknown task {task!r}: use one of {', '.join(PIPELINES)}")
-    found = checkpoint_task(folder)
-    wanted = "image" if task == "image" else "text"
-    if found == wanted:
+    if checkpoint_task(folder) == ("image" if task == "image" else "text"):  # video-to-video takes text weights
         return
     channels = json.loads((Path(folder) / "transformer" / "config.json").read_text())["in_channels"]
     if task == "image":
@@ -133,10 +135,9 @@ def fit_image(image, height: int, width: int):
     w, h = image.size
     scale = max(width / w, height / h)
     size = (max(width, round(w * scale)), max(height, round(h * scale)))
-    resized = image.resize(size, Image.LANCZOS)
     left, top = (size[0] - width) // 2, (size[1] - height) // 2
     note = f"resized {w}x{h} to {size[0]}x{size[1]} and cropped to {width}x{height} (the model takes {width}x{height})"
-    return resized.crop((left, top, left + width, top + height)), note
+    return image.resize(size, Image.LANCZOS).crop((left, top, left + width, top + height)), note
 
 
 def _array_as_uint8(image: np.ndarray) -> np.ndarray:
@@ -170,8 +171,6 @@ def fit_video(video, num_frames: int, height: int, width: int):
         ...
         helpers.checks.InputError: the input video has 5 frames and 9 were asked for: ask for 5 or fewer frames (8N+1: 1), or give a longer clip.
     """
-    from .video import as_frames
-
     if isinstance(video, (str, os.PathLike)) and not Path(video).exists():
         raise InputError(f"no video at {video}: check the path.")
     try:
@@ -197,10 +196,6 @@ def example_inputs() -> tuple[Path, Path]:
         ['red-circle.png', 'red-circle-right.mp4']
     """
     from PIL import Image
-
-    from .nano import FPS, Scene, render
-    from .small_model import kit_cache_dir
-    from .video import write_mp4
 
     folder = EXAMPLES if EXAMPLES.is_dir() else kit_cache_dir() / "examples"
     image, video = folder / "red-circle.png", folder / "red-circle-right.mp4"
@@ -237,10 +232,6 @@ def chain_clips(pipe, image, prompts: list[str], seed: int = 0, **request) -> li
         >>> len(clips), clips[0].shape
         (2, (9, 48, 72, 3))
     """
-    import torch
-
-    from .checks import check_seed
-
     check_seed(seed + len(prompts) - 1)  # every clip's seed, before the first one runs
     clips = []
     for k, prompt in enumerate(prompts):
@@ -265,9 +256,7 @@ def seam_differences(clips: list) -> tuple[np.ndarray, list[int]]:
         >>> change.round(2).tolist(), joins
         ([0.0, 0.0, 1.0, 0.0, 0.0], [2])
     """
-    from .video import as_frames
-
-    frames = [f.astype(np.float32) / 255 for clip in clips for f in as_frames(clip)]
+    clips = [as_frames(clip) for clip in clips]  # each mp4 read once
+    frames = [f.astype(np.float32) / 255 for clip in clips for f in clip]
     change = np.array([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])])
-    joins = list(np.cumsum([len(as_frames(c)) for c in clips])[:-1] - 1)
-    return change, [int(j) for j in joins]
+    return change, (np.cumsum([len(clip) for clip in clips])[:-1] - 1).tolist()

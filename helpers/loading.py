@@ -14,9 +14,14 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+import torch
+
 from .environment import GIB, LOW_HOST_RAM_GIB, EnvironmentReport, environment_report, free_disk_bytes, hub_cache_dir
-from .image_video import CHECKPOINTS
-from .small_model import KIT_MARKER, read_kit_marker
+from .image_video import CHECKPOINTS, PIPELINES, check_task
+from .nano import nano_available, nano_model_path
+from .saving import outputs_dir
+from .small_model import KIT_MARKER, small_model_path
 
 COGVIDEOX_5B = CHECKPOINTS["text"]
 NANO, NANO_I2V, SMALL, SMALL_I2V = "nano", "nano-i2v", "small", "small-i2v"
@@ -33,13 +38,6 @@ KIT_MODEL_LABELS = {
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "tokenizer/*"]
 #: Size of CogVideoX-5b's files in DOWNLOAD_PATTERNS when the hub cannot be asked (bf16 safetensors).
 ESTIMATED_5B_DOWNLOAD_BYTES = int(21.5 * 1000**3)
-#: The config file each kind of component must hold (the kind comes from its class in ``model_index.json``).
-CONFIG_FILES = {
-    "tokenizer": "tokenizer_config.json",
-    "scheduler": "scheduler_config.json",
-    "processor": "preprocessor_config.json",
-    "model": "config.json",
-}
 #: Files that hold a tokenizer's vocabulary (fast tokenizer, SentencePiece, BPE, WordPiece); a tokenizer needs one.
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
 #: Weight formats the kit never loads: pickle files can run code when they are loaded.
@@ -67,8 +65,8 @@ class ModelChoice:
 
     @property
     def is_local(self) -> bool:
-        """True when ``source`` is a folder on this machine."""
-        return _looks_like_path(self.source)
+        """True when ``source`` is a folder on this machine: a hub id is ``owner/name``; anything else is a folder."""
+        return self.source.startswith(("/", ".", "~")) or self.source.count("/") != 1 or Path(self.source).exists()
 
     def __str__(self) -> str:
         if self.kit_model:
@@ -86,23 +84,15 @@ def kit_model_kind(folder: str | os.PathLike) -> str | None:
         ('small', None)
     """
     marker = Path(folder) / KIT_MARKER
+    if not marker.is_file():
+        return None
     fix = (f"The kit writes this file for its own models: delete {Path(folder)} if it is the small model "
            "(it is rebuilt on first use), or reinstall the kit for CogVideoX-nano.")
-    try:
-        written = read_kit_marker(folder)
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        raise ModelLoadError(f"{marker} is not valid JSON ({e}). {fix}") from None
-    if written is None:
-        return None
+    written = _read_json(marker, fix)
     kind = written.get("kind") if isinstance(written, dict) else None
     if kind not in KIT_MODEL_LABELS:
         raise ModelLoadError(f"{marker} names no kit model (expected one of {', '.join(KIT_MODEL_LABELS)}). {fix}")
     return kind
-
-
-def _looks_like_path(source: str) -> bool:
-    """A hub id is ``owner/name``; anything else, or anything that exists here, is a folder."""
-    return source.startswith(("/", ".", "~")) or source.count("/") != 1 or Path(source).exists()
 
 
 def hub_offline() -> bool:
@@ -117,8 +107,8 @@ def hub_offline() -> bool:
 
     # The variable too: huggingface_hub reads it once, on import, so a notebook that sets it later would
     # still download through the kit without this.
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    return bool(constants.HF_HUB_OFFLINE) or value.upper() in {"1", "ON", "YES", "TRUE"}
+    value = os.environ.get("HF_HUB_OFFLINE", "").upper()
+    return bool(constants.HF_HUB_OFFLINE) or value in constants.ENV_VARS_TRUE_VALUES
 
 
 def cached_snapshot(repo_id: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
@@ -156,37 +146,28 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
         CogVideoX-nano (trained on synthetic shapes; 48x72, 9 frames)  [argument]
           folder: ...cogvideox-nano
     """
-    from .nano import nano_available, nano_model_path
-    from .small_model import small_model_path
-
     if model is not None and str(model).strip():
         source, reason = str(model), "argument"
     elif os.environ.get(MODEL_ENV, "").strip():
         source, reason = os.environ[MODEL_ENV].strip(), f"{MODEL_ENV} environment variable"
+    elif not torch.cuda.is_available():
+        source, reason = NANO, "automatic: no CUDA GPU"
+    elif cached_snapshot(COGVIDEOX_5B):
+        source, reason = COGVIDEOX_5B, "automatic: CUDA GPU and the weights are in the hub cache"
+    elif hub_offline():
+        source, reason = NANO, "automatic: HF_HUB_OFFLINE is set and CogVideoX-5b is not cached"
+    elif free_disk_bytes(hub_cache_dir()) < ESTIMATED_5B_DOWNLOAD_BYTES * 1.1:
+        source, reason = NANO, "automatic: not enough free disk to download CogVideoX-5b"
     else:
-        import torch
-
-        if not torch.cuda.is_available():
-            source, reason = NANO, "automatic: no CUDA GPU"
-        elif cached_snapshot(COGVIDEOX_5B):
-            source, reason = COGVIDEOX_5B, "automatic: CUDA GPU and the weights are in the hub cache"
-        elif hub_offline():
-            source, reason = NANO, "automatic: HF_HUB_OFFLINE is set and CogVideoX-5b is not cached"
-        elif free_disk_bytes(hub_cache_dir()) < ESTIMATED_5B_DOWNLOAD_BYTES * 1.1:
-            source, reason = NANO, "automatic: not enough free disk to download CogVideoX-5b"
-        else:
-            source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
-    for nano, small, task in ((NANO, SMALL, "text"), (NANO_I2V, SMALL_I2V, "image")):
-        if source == nano and not nano_available(task):
-            source, reason = small, reason + f" ({KIT_MODEL_LABELS[nano].split(' (')[0]}'s weights are missing: using the random small model)"
-    if source == NANO:
-        source = str(nano_model_path())
-    elif source == NANO_I2V:
-        source = str(nano_model_path("image"))
-    elif source == SMALL:
-        source = str(small_model_path())
-    elif source == SMALL_I2V:
-        source = str(small_model_path(task="image"))
+        source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
+    kit_paths = {NANO: (nano_model_path, "text"), NANO_I2V: (nano_model_path, "image"),
+                 SMALL: (small_model_path, "text"), SMALL_I2V: (small_model_path, "image")}
+    if source in (NANO, NANO_I2V) and not nano_available(kit_paths[source][1]):
+        reason += f" ({KIT_MODEL_LABELS[source].split(' (')[0]}'s weights are missing: using the random small model)"
+        source = source.replace(NANO, SMALL)  # nano -> small, nano-i2v -> small-i2v
+    if source in kit_paths:
+        path, task = kit_paths[source]
+        source = str(path(task=task))
     elif source.startswith("~"):
         source = str(Path(source).expanduser())
     return ModelChoice(source=source, reason=reason)
@@ -234,30 +215,6 @@ def _refetch(folder: Path, path: str) -> str:
     return f"Download it again with: hf download {COGVIDEOX_5B} --include '{path}' --local-dir {folder}"
 
 
-def _component_kind(cls: str) -> str:
-    """``"tokenizer"``, ``"scheduler"``, ``"processor"`` or ``"model"`` (a part with weights), from its class name."""
-    if "Tokenizer" in cls:
-        return "tokenizer"
-    if "Scheduler" in cls:
-        return "scheduler"
-    return "processor" if cls.endswith(("Processor", "FeatureExtractor")) else "model"
-
-
-def _pipeline_components(folder: Path, fix: str) -> dict[str, str]:
-    """The components ``model_index.json`` lists, as ``{folder name: class name}``."""
-    index = folder / "model_index.json"
-    if not index.exists():
-        raise ModelLoadError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder. {fix}")
-    specs = _read_json(index, _refetch(folder, "model_index.json"))
-    if not isinstance(specs, dict):
-        raise ModelLoadError(f"{index} is not a pipeline index (a JSON object). {_refetch(folder, 'model_index.json')}")
-    return {
-        name: str(spec[1])
-        for name, spec in specs.items()
-        if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None
-    }
-
-
 def _check_shards(part: Path, fix: str) -> None:
     """Every shard a ``*.safetensors.index.json`` in ``part`` lists must be there."""
     for shard_index in part.glob("*.safetensors.index.json"):
@@ -303,14 +260,16 @@ def _check_component(folder: Path, name: str, cls: str, fix: str) -> None:
             f"Component '{name}' is missing: {part}/ does not exist. "
             f"Fetch just that part with: hf download {COGVIDEOX_5B} --include '{name}/*' --local-dir {folder}"
         )
-    for config in sorted(part.glob("*.json")):
-        _read_json(config, _refetch(folder, f"{name}/{config.name}"))
-    kind = _component_kind(cls)
-    if kind == "tokenizer":
+    for file in sorted(part.glob("*.json")):
+        _read_json(file, _refetch(folder, f"{name}/{file.name}"))
+    if "Tokenizer" in cls:
         return _check_tokenizer(part, folder)
-    if not (part / CONFIG_FILES[kind]).is_file():
-        raise ModelLoadError(f"{part / CONFIG_FILES[kind]} is missing. {_refetch(folder, f'{name}/{CONFIG_FILES[kind]}')}")
-    if kind == "model":
+    # The config file each kind of component must hold; a component that is no scheduler or processor has weights.
+    config = ("scheduler_config.json" if "Scheduler" in cls
+              else "preprocessor_config.json" if cls.endswith(("Processor", "FeatureExtractor")) else "config.json")
+    if not (part / config).is_file():
+        raise ModelLoadError(f"{part / config} is missing. {_refetch(folder, f'{name}/{config}')}")
+    if config == "config.json":
         _check_shards(part, fix)
         _check_weights(part, folder)
 
@@ -340,8 +299,15 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
     )
     if not folder.is_dir():
         raise ModelLoadError(f"Model folder {folder} does not exist. Check the path, or {fix[0].lower()}{fix[1:]}")
-    for name, cls in _pipeline_components(folder, fix).items():
-        _check_component(folder, name, cls, fix)
+    index = folder / "model_index.json"
+    if not index.exists():
+        raise ModelLoadError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder. {fix}")
+    specs = _read_json(index, _refetch(folder, "model_index.json"))
+    if not isinstance(specs, dict):
+        raise ModelLoadError(f"{index} is not a pipeline index (a JSON object). {_refetch(folder, 'model_index.json')}")
+    for name, spec in specs.items():  # components are listed as name: [library, class]
+        if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None:
+            _check_component(folder, name, str(spec[1]), fix)
     for weights in sorted(folder.glob("*/*.safetensors")):
         check_safetensors(weights)
     return folder
@@ -349,17 +315,13 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
 
 def _repo_download_bytes(repo_id: str) -> int:
     """Bytes ``download_model`` will fetch, asked of the hub; an estimate when it cannot be asked."""
-    import fnmatch
-
     from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects  # what snapshot_download fetches of allow_patterns
 
     try:
-        info = HfApi().model_info(repo_id, files_metadata=True, timeout=10)
-        return sum(
-            s.size or 0
-            for s in info.siblings
-            if any(fnmatch.fnmatch(s.rfilename, p) for p in DOWNLOAD_PATTERNS)
-        )
+        files = filter_repo_objects(HfApi().model_info(repo_id, files_metadata=True, timeout=10).siblings,
+                                    allow_patterns=DOWNLOAD_PATTERNS, key=lambda s: s.rfilename)
+        return sum(s.size or 0 for s in files)
     except Exception:
         return ESTIMATED_5B_DOWNLOAD_BYTES
 
@@ -377,8 +339,7 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
     from huggingface_hub import errors, snapshot_download
 
     cache_dir = Path(cache_dir or hub_cache_dir())
-    local = cached_snapshot(repo_id, cache_dir)
-    if local is not None:
+    if (local := cached_snapshot(repo_id, cache_dir)) is not None:
         return local
     if hub_offline():
         raise ModelLoadError(
@@ -387,8 +348,6 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
             f"MODEL = '/path/to/folder' (or COGVIDEOX_MODEL); or unset HF_HUB_OFFLINE; "
             "or use the kit's CogVideoX-nano (MODEL = 'nano')."
         )
-    import psutil
-
     ram = psutil.virtual_memory().total / GIB
     if ram < LOW_HOST_RAM_GIB:
         print(
@@ -459,8 +418,6 @@ def refuse_full_size_on_cpu(source: str | os.PathLike, allow_cpu: bool = False) 
         helpers.loading.ModelLoadError: THUDM/CogVideoX-5b is a full-size model and this machine has no CUDA GPU: ...
         >>> refuse_full_size_on_cpu("THUDM/CogVideoX-5b", allow_cpu=True)
     """
-    import torch
-
     if allow_cpu or torch.cuda.is_available() or kit_model_kind(source):
         return
     fetched = "" if Path(source).is_dir() else " Nothing was downloaded."
@@ -479,8 +436,6 @@ def default_dtype():
         >>> default_dtype()
         torch.float32
     """
-    import torch
-
     return torch.bfloat16 if torch.cuda.is_available() else torch.float32
 
 
@@ -510,7 +465,6 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     import diffusers
 
     from .attention import use_fp32_attention_where_needed
-    from .image_video import PIPELINES, check_task
 
     folder = model_folder(model, cache_dir=cache_dir, allow_cpu=allow_cpu)
     check_task(folder, task)
@@ -519,7 +473,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
         pipe = getattr(diffusers, PIPELINES[task]).from_pretrained(
             folder, dtype=torch_dtype or default_dtype(), use_safetensors=True
         )
-    except (OSError, ValueError, EnvironmentError) as e:
+    except (OSError, ValueError) as e:  # EnvironmentError is OSError
         raise ModelLoadError(
             f"Loading {folder} failed: {str(e).splitlines()[0]}. Run helpers.check_model_folder on it, "
             "and download again what it names."
@@ -546,7 +500,6 @@ def show_environment(model: str | os.PathLike | None = None, notebook: str | Non
         model: small local model (random weights)  [automatic: no CUDA GPU]
         outputs: /content/outputs  (70.3 GiB free)
     """
-    from .saving import outputs_dir
     from .workshop import estimate, workshop_mode
 
     report = environment_report()

@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+import psutil
+import torch
+
 from .environment import GIB
 
 
@@ -76,9 +79,6 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
         what      seconds  peak VRAM  peak RAM
         generate     0.00          -  0.61 GiB
     """
-    import psutil
-    import torch
-
     record = Measurement(label)
     gc.collect()
     if sys.platform == "linux":  # glibc keeps freed memory for reuse, resident: hand it back first
@@ -135,8 +135,6 @@ def generate_and_measure(pipe, request: dict, label: str, seed: int = 0, runs: l
         >>> video.shape, runs == [m]
         ((9, 48, 72, 3), True)
     """
-    import torch
-
     def run(steps: int):
         asked = {**request, **changes, "num_inference_steps": steps}
         return pipe(**asked, output_type="np", generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]

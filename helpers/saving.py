@@ -76,20 +76,14 @@ def _place(source: Path, target: Path) -> bool:
     except OSError:  # a filesystem without hard links (some network drives): copy
         pass
     try:
-        out = open(target, "xb")
-    except FileExistsError:
-        return False
-    try:
-        with out:
+        with open(target, "xb") as out:
             out.write(source.read_bytes())
+    except FileExistsError:  # from open: someone else's file, left as it is
+        return False
     except BaseException:
         target.unlink(missing_ok=True)  # a half-copied file is never left
         raise
     return True
-
-
-def _slug(text: str, words: int = 5) -> str:
-    return "-".join(re.findall(r"[a-z0-9]+", text.lower())[:words]) or "video"
 
 
 #: Longest ``name=`` save_video takes, in UTF-8 bytes (room left for ``-00001.json`` within a file name's 255).
@@ -110,11 +104,9 @@ def check_name(name: str | None) -> None:
         ...
         ValueError: name='../panda' is not a plain file name: ...
     """
-    if name is None:
-        return
-    plain = (isinstance(name, str) and name.strip() and not name.startswith(".")
-             and len(name.encode("utf-8", "surrogatepass")) <= MAX_NAME
-             and not any(c in "/\\" or ord(c) < 32 for c in name))
+    plain = name is None or (isinstance(name, str) and name.strip() and not name.startswith(".")
+                             and len(name.encode("utf-8", "surrogatepass")) <= MAX_NAME
+                             and not any(c in "/\\" or ord(c) < 32 for c in name))
     if not plain:
         raise ValueError(
             f"name={name!r} is not a plain file name: a name is text such as \"panda-walk\" (saved as "
@@ -198,7 +190,7 @@ def save_video(
     else:
         fix = f"pass save_video another folder= than {str(folder)!r}"
         folder = _writable_folder(Path(folder), fix)
-    stem = name or _slug(str(request.get("prompt", "")))
+    stem = name or "-".join(re.findall(r"[a-z0-9]+", str(request.get("prompt", "")).lower())[:5]) or "video"
     sidecar = {
         **{k: v for k, v in request.items() if isinstance(v, (str, int, float, bool, type(None)))},
         "seed": seed,
@@ -209,9 +201,8 @@ def save_video(
         "dtype": str(getattr(pipe, "dtype", None)).replace("torch.", "") if pipe is not None else None,
         "recipe": recipe,
         "inputs": inputs,
-        "seconds": None if measurement is None else round(measurement.seconds, 3),
-        "peak_vram_gib": None if measurement is None or measurement.peak_vram_gib is None else round(measurement.peak_vram_gib, 3),
-        "peak_rss_gib": None if measurement is None else round(measurement.peak_rss_gib, 3),
+        **{key: None if getattr(measurement, key, None) is None else round(getattr(measurement, key), 3)
+           for key in ("seconds", "peak_vram_gib", "peak_rss_gib")},
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -246,14 +237,12 @@ def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Pat
             if not _place(tmp, path):
                 continue
             try:
-                placed = _place(note, path.with_suffix(".json"))
+                if _place(note, path.with_suffix(".json")):
+                    return path
             except BaseException:
                 path.unlink(missing_ok=True)  # a video without its sidecar is not left behind
                 raise
-            if not placed:
-                path.unlink()
-                continue
-            return path
+            path.unlink()  # that sidecar's name was just taken: try the next number
         return None
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def read_video(path: str | os.PathLike) -> tuple[list[np.ndarray], float]:
@@ -51,12 +52,8 @@ def as_frames(video) -> list[np.ndarray]:
     """
     if isinstance(video, (str, os.PathLike)):
         return read_video(video)[0]
-    frames = []
-    for frame in video:
-        a = np.asarray(frame)
-        if a.dtype != np.uint8:
-            a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-        frames.append(a)
+    frames = [np.asarray(frame) for frame in video]
+    frames = [f if f.dtype == np.uint8 else (np.clip(f, 0, 1) * 255).round().astype(np.uint8) for f in frames]
     if not frames:
         raise ValueError("the video has no frames")
     shapes = {f.shape for f in frames}
@@ -76,7 +73,6 @@ def write_mp4(frames: list[np.ndarray], path: str | os.PathLike, fps: int = 8) -
         >>> write_mp4([np.zeros((48, 72, 3), np.uint8)] * 9, "/tmp/black.mp4").name
         'black.mp4'
     """
-    from PIL import Image
     from diffusers.utils import export_to_video
 
     export_to_video([Image.fromarray(f) for f in frames], os.fspath(path), fps=fps, macro_block_size=2)
@@ -92,18 +88,12 @@ def frame_strip(video, count: int = 6, height: int = 96):
         >>> frame_strip(np.zeros((9, 48, 72, 3)), count=3).size
         (432, 96)
     """
-    from PIL import Image
-
     frames = as_frames(video)
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
     h, w = frames[0].shape[:2]
     size = (max(1, round(w * height / h)), height)
     resample = Image.NEAREST if h < height else Image.LANCZOS
-    tiles = [Image.fromarray(frames[i]).resize(size, resample) for i in picks]
-    strip = Image.new("RGB", (size[0] * len(tiles), height))
-    for k, tile in enumerate(tiles):
-        strip.paste(tile, (k * size[0], 0))
-    return strip
+    return Image.fromarray(np.hstack([np.asarray(Image.fromarray(frames[i]).resize(size, resample)) for i in picks]))
 
 
 def side_by_side(videos: dict, count: int = 6, height: int = 72):
@@ -118,23 +108,38 @@ def side_by_side(videos: dict, count: int = 6, height: int = 72):
         >>> picture.data[:4]
         b'\\x89PNG'
     """
-    import io
+    return strip_grid([[(label, video)] for label, video in videos.items()], count, height, (0.4, 0.3),
+                      loc="left", fontsize=9)
 
-    from IPython.display import Image
+
+def strip_grid(cells: list[list[tuple[str, object]]], count: int, height: int, pad: tuple[float, float] = (0.2, 0.45),
+               **title_style):
+    """A PNG of frame strips in rows and columns, each under its title: ``cells[row][column] = (title, video)``.
+
+    ``pad`` is the room in inches around each strip (width, height) for its title; ``title_style``
+    goes to matplotlib's ``set_title`` (``fontsize``, ``loc``...).
+
+    Example:
+        >>> import numpy as np
+        >>> from helpers.video import strip_grid
+        >>> strip_grid([[("a", np.zeros((9, 48, 72, 3))), ("b", np.ones((9, 48, 72, 3)))]], 3, 48).data[:4]
+        b'\\x89PNG'
+    """
+    from IPython.display import Image as PNG
     from matplotlib.figure import Figure
 
-    strips = {label: frame_strip(video, count, height) for label, video in videos.items()}
-    width = max(strip.size[0] for strip in strips.values())
-    figure = Figure(figsize=(width / 100 + 0.4, (height / 100 + 0.3) * len(strips)), dpi=100)
-    for row, (label, strip) in enumerate(strips.items()):
-        ax = figure.add_subplot(len(strips), 1, row + 1)
+    rows, cols = len(cells), len(cells[0])
+    strips = [(title, frame_strip(video, count, height)) for row in cells for title, video in row]
+    width = max(strip.size[0] for _, strip in strips)
+    figure = Figure(figsize=(cols * (width / 100 + pad[0]), rows * (height / 100 + pad[1])), dpi=100)
+    for ax, (title, strip) in zip(figure.subplots(rows, cols, squeeze=False).flat, strips):
         ax.imshow(strip)
-        ax.set_title(label, loc="left", fontsize=9)
+        ax.set_title(title, **title_style)
         ax.axis("off")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
+    return PNG(data=buffer.getvalue(), format="png")
 
 
 def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int = 288) -> str:
@@ -149,14 +154,12 @@ def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int
         >>> video_html(np.zeros((9, 48, 72, 3))).startswith("<video")
         True
     """
-    from PIL import Image
-
     frames = as_frames(video)
     h, w = frames[0].shape[:2]
     if w > max_width:
         size = (max_width // 2 * 2, round(h * max_width / w / 2) * 2)
         frames = [np.asarray(Image.fromarray(f).resize(size, Image.LANCZOS)) for f in frames]
-        h, w = size[1], size[0]
+        w = size[0]
     with tempfile.TemporaryDirectory() as tmp:
         data = write_mp4(frames, Path(tmp) / "clip.mp4", fps=fps).read_bytes()
     src = base64.b64encode(data).decode("ascii")
@@ -182,8 +185,7 @@ def show_video(video, fps: int = 8, max_width: int = 480, strip_frames: int = 6)
 
     frames = as_frames(video)
     display(HTML(video_html(frames, fps=fps, max_width=max_width)))
-    if strip_frames <= 0:  # the player alone
-        return
-    png = io.BytesIO()
-    frame_strip(frames, count=strip_frames).save(png, format="PNG")
-    display(Image(data=png.getvalue()))
+    if strip_frames > 0:  # else the player alone
+        png = io.BytesIO()
+        frame_strip(frames, count=strip_frames).save(png, format="PNG")
+        display(Image(data=png.getvalue()))
