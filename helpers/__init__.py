@@ -40,15 +40,10 @@ from . import diagnose, low_ram, nano, planner, quantization  # noqa: E402  (mod
 _HARMLESS = ("Failed to load", "is now natively supported by torch.compile", "Unable to import `torchao` Tensor")
 
 
-class _DropHarmless(_logging.Filter):
-    def filter(self, record: _logging.LogRecord) -> bool:
-        return not any(text in record.getMessage() for text in _HARMLESS)
-
-
 apply_emulation()  # COGVIDEOX_EMULATE=t4|24gb shapes a big CUDA GPU before any model loads
 
 for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
-    _logging.getLogger(_name).addFilter(_DropHarmless())
+    _logging.getLogger(_name).addFilter(lambda record: not any(text in record.getMessage() for text in _HARMLESS))
 
 __all__ = [
     "COGVIDEOX_5B",

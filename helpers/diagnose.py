@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .environment import GIB
 
@@ -36,8 +36,7 @@ def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
             f"this GPU has {vram_gib:.1f} GiB.")
     best, why = recommend(vram_gib, ram_gib, **request)
     if best is None:
-        fewer = {**request, "num_frames": 25}
-        shorter, _ = recommend(vram_gib, ram_gib, **fewer)
+        shorter, _ = recommend(vram_gib, ram_gib, **{**request, "num_frames": 25})
         cut = (f" With num_frames=25, {shorter.recipe} fits ({shorter.peak_vram_gib:.1f} GiB)." if shorter else "")
         return f"{said} {why[0].upper()}{why[1:]}{cut}"
     how = ("helpers.low_ram.generate_low_ram(folder, ...), which loads each component in turn (do not load the "
@@ -53,7 +52,6 @@ class Caught:
     error: str | None = None
     advice: str = ""
     freed_gib: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 def free_memory() -> float:
@@ -72,14 +70,6 @@ def free_memory() -> float:
     before = torch.cuda.memory_reserved()
     torch.cuda.empty_cache()
     return (before - torch.cuda.memory_reserved()) / GIB
-
-
-def _is_oom(error: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" (a RuntimeError), or MemoryError."""
-    import torch
-
-    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
-        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
 
 
 @contextmanager
@@ -101,27 +91,27 @@ def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib:
         >>> caught.error
         'CUDA out of memory. Tried to allocate 2.00 GiB'
     """
+    import torch
+
     from .environment import environment_report
 
     caught = Caught()
     try:
         yield caught
+        return  # the block finished
     except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
-        if not _is_oom(e):
+        # out of memory: CUDA's OutOfMemoryError, MemoryError, or the CPU allocator's "can't allocate memory"
+        if not isinstance(e, (torch.OutOfMemoryError, MemoryError)) and "can't allocate memory" not in str(e):
             raise
         caught.error = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if caught.error is None:
-        return
     caught.freed_gib = free_memory()  # the traceback (and the tensors it kept) is gone once the except block ended
     if recipe is None:
         caught.advice = ("Ask for less: fewer frames (8N+1: 25, 17, 9), a smaller size, or one video at a time; "
                          "on a GPU, a leaner recipe (python -m helpers.planner lists them).")
     else:
-        if vram_gib is None or ram_gib is None:
-            report = environment_report()
-            vram_gib = vram_gib if vram_gib is not None else (report.vram_total_gib or 0.0)
-            ram_gib = ram_gib if ram_gib is not None else report.host_ram_total_gib
-        caught.advice = oom_advice(recipe, vram_gib, ram_gib, **request)
+        report = environment_report() if vram_gib is None or ram_gib is None else None  # this machine's, if needed
+        caught.advice = oom_advice(recipe, (report.vram_total_gib or 0.0) if vram_gib is None else vram_gib,
+                                   report.host_ram_total_gib if ram_gib is None else ram_gib, **request)
     print(f"out of memory: {caught.error}\n{caught.advice}")
 
 
@@ -160,18 +150,15 @@ def memory_budget(gib: float, device: str = "cpu") -> Iterator[bool]:
         finally:
             torch.cuda.set_per_process_memory_fraction(old_fraction, 0)
         return
-    try:
-        import resource
-    except ImportError:  # Windows
+    import sys
+
+    if not sys.platform.startswith("linux"):  # the OS would not enforce the cap (or, on Windows, has no resource)
         yield False
         return
-    import sys
+    import resource
 
     import psutil
 
-    if not sys.platform.startswith("linux"):
-        yield False
-        return
     old = resource.getrlimit(resource.RLIMIT_AS)
     cap = psutil.Process().memory_info().vms + int(gib * GIB)
     if old[1] != resource.RLIM_INFINITY:
@@ -199,26 +186,20 @@ def check_frames(video) -> list[str]:
     import numpy as np
 
     video = np.asarray(video, dtype=np.float32)
-    problems, frames = [], len(video)
+    frames = len(video)
     nan = int(np.isnan(video).reshape(frames, -1).any(axis=1).sum())
-    if nan:
-        problems.append(
-            f"{nan} of {frames} frames contain NaN pixels: the model overflowed. Typically fp16 on CogVideoX-5b "
-            "(it was trained in bf16): load it with dtype=torch.bfloat16, also on a T4, where the kit computes "
-            "attention in fp32 (helpers.load_pipeline does both for you)."
-        )
-    clean = np.nan_to_num(video, nan=0.0)
+    if nan:  # says it all: the frames are not checked for black or frozen
+        return [f"{nan} of {frames} frames contain NaN pixels: the model overflowed. Typically fp16 on CogVideoX-5b "
+                "(it was trained in bf16): load it with dtype=torch.bfloat16, also on a T4, where the kit computes "
+                "attention in fp32 (helpers.load_pipeline does both for you)."]
+    clean = np.nan_to_num(video, nan=0.0)  # inf becomes the largest float
     black = int((clean.reshape(frames, -1).max(axis=1) < 0.02).sum())
-    if black and not nan:
-        problems.append(
-            f"{black} of {frames} frames are black: usually NaN or inf in the latents that the decoder clipped to 0 "
-            "(an fp16 overflow: load in bf16, as helpers.load_pipeline does on a GPU), else a prompt or guidance far out of range."
-        )
-    if frames > 1 and not nan and black < frames and float(np.abs(np.diff(clean, axis=0)).max()) < 1e-3:
-        problems.append(
-            "every frame is the same: nothing moves. Try more steps (the model's default), a prompt that "
-            "describes motion, or another seed."
-        )
+    problems = [f"{black} of {frames} frames are black: usually NaN or inf in the latents that the decoder clipped "
+                "to 0 (an fp16 overflow: load in bf16, as helpers.load_pipeline does on a GPU), else a prompt or "
+                "guidance far out of range."] if black else []
+    if frames > 1 and black < frames and float(np.abs(np.diff(clean, axis=0)).max()) < 1e-3:
+        problems.append("every frame is the same: nothing moves. Try more steps (the model's default), a prompt that "
+                        "describes motion, or another seed.")
     return problems
 
 
@@ -241,9 +222,8 @@ def verify_against_hub(folder, repo_id: str) -> list[str]:
     from .loading import DOWNLOAD_PATTERNS
 
     folder = Path(folder).expanduser()
-    info = HfApi().model_info(repo_id, files_metadata=True, timeout=30)
     problems = []
-    for sibling in info.siblings:
+    for sibling in HfApi().model_info(repo_id, files_metadata=True, timeout=30).siblings:
         if not any(fnmatch.fnmatch(sibling.rfilename, p) for p in DOWNLOAD_PATTERNS):
             continue
         local = folder / sibling.rfilename

@@ -20,14 +20,6 @@ from collections.abc import Callable
 from .loading import model_folder
 
 
-def _free() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def config_only_pipeline(model: str | os.PathLike | None = None):
     """The pipeline's tokenizer, scheduler and configs, with no weights loaded (transformer and VAE on
     the meta device): enough for :func:`helpers.model_defaults` and :func:`helpers.check_request`.
@@ -93,21 +85,23 @@ def generate_low_ram(
     dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
     folder = model_folder(model)
     load = dict(dtype=dtype, device_map=device, use_safetensors=True)
-    stage = on_stage or (lambda name: None)
+
+    def stage_done(name: str) -> None:  # free what the stage left behind, then tell on_stage
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if on_stage:
+            on_stage(name)
 
     text_encoder = T5EncoderModel.from_pretrained(folder, subfolder="text_encoder", **load)
     pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=text_encoder, transformer=None, vae=None, dtype=dtype)
-    pipe.set_progress_bar_config(leave=False)
     request = {k: v for k, v in request.items() if v is not None}
     negative = request.pop("negative_prompt", None) or ""
-    guidance = request.get("guidance_scale", 6.0)
     with torch.no_grad():
-        embeds, negative_embeds = pipe.encode_prompt(
-            request.pop("prompt", None) or "", negative, do_classifier_free_guidance=guidance > 1, device=device
-        )
+        embeds, negative_embeds = pipe.encode_prompt(request.pop("prompt", None) or "", negative, device=device,
+                                                     do_classifier_free_guidance=request.get("guidance_scale", 6.0) > 1)
     del pipe.text_encoder, pipe, text_encoder
-    _free()
-    stage("encoded")
+    stage_done("encoded")
 
     quantized = {}
     if transformer_int8:
@@ -127,16 +121,13 @@ def generate_low_ram(
         callback_on_step_end=callback_on_step_end, **request,
     ).frames
     del pipe.transformer, transformer
-    _free()
-    stage("denoised")
+    stage_done("denoised")
 
     vae.enable_tiling()
     with torch.no_grad():
-        video = pipe.decode_latents(latents)
-        frames = pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
+        frames = pipe.video_processor.postprocess_video(video=pipe.decode_latents(latents), output_type="np")[0]
     del pipe, vae
-    _free()
-    stage("decoded")
+    stage_done("decoded")
     return frames
 
 

@@ -48,15 +48,9 @@ DEFAULT_STEPS, DEFAULT_GUIDANCE = 25, 6.0
 DEFAULT_PROMPT = "a blue triangle growing on a light background"
 
 
-def _held_out() -> tuple[tuple[str, str, str], ...]:
-    colours, motions = list(COLOURS), list(MOTIONS)
-    return tuple(
-        (colours[c], SHAPES[(c + k) % 3], motions[(2 * c + 3 * k) % 7]) for c in range(6) for k in range(3)
-    )
-
-
 #: (colour, shape, motion) combinations never shown in training: 3 per colour, every shape and motion.
-HELD_OUT = _held_out()
+HELD_OUT = tuple((colour, SHAPES[(c + k) % 3], list(MOTIONS)[(2 * c + 3 * k) % 7])
+                 for c, colour in enumerate(COLOURS) for k in range(3))
 
 
 @dataclass(frozen=True)
@@ -116,15 +110,12 @@ def render(scenes: list[Scene], seed: int = 0, device: str = "cpu"):
     r_move = u(6.0, 9.0)
     r0 = grow * r_small + shrink * r_big + (1 - grow - shrink) * r_move
     r1 = grow * r_big + shrink * r_small + (1 - grow - shrink) * r_move
-    dist_x, dist_y = u(24.0, 32.0), u(14.0, 20.0)
-    dx = torch.tensor([{"left": -1.0, "right": 1.0}.get(m, 0.0) for m in motion]) * dist_x
-    dy = torch.tensor([{"up": -1.0, "down": 1.0}.get(m, 0.0) for m in motion]) * dist_y
+    dx = torch.tensor([{"left": -1.0, "right": 1.0}.get(m, 0.0) for m in motion]) * u(24.0, 32.0)
+    dy = torch.tensor([{"up": -1.0, "down": 1.0}.get(m, 0.0) for m in motion]) * u(14.0, 20.0)
     r_max = torch.maximum(r0, r1) + 1.0
     # start anywhere that keeps the whole path inside the frame
-    x_lo, x_hi = r_max - torch.clamp(dx, max=0), WIDTH - r_max - torch.clamp(dx, min=0)
-    y_lo, y_hi = r_max - torch.clamp(dy, max=0), HEIGHT - r_max - torch.clamp(dy, min=0)
-    x0 = x_lo + (x_hi - x_lo) * torch.rand(n, generator=g)
-    y0 = y_lo + (y_hi - y_lo) * torch.rand(n, generator=g)
+    x0 = u(r_max - torch.clamp(dx, max=0), WIDTH - r_max - torch.clamp(dx, min=0))
+    y0 = u(r_max - torch.clamp(dy, max=0), HEIGHT - r_max - torch.clamp(dy, min=0))
 
     t = torch.linspace(0, 1, FRAMES).view(1, FRAMES, 1, 1)
     cx = (x0.view(n, 1, 1, 1) + dx.view(n, 1, 1, 1) * t).to(device)
@@ -176,36 +167,29 @@ def judge(video) -> Judgement:
     total = int(mask.sum())
     if total < 4:
         return Judgement(None, None, total)
-    rgb = frames[mask]
-    hue = _hue(rgb)
+    hue = _hue(frames[mask])
     mean_hue = math.degrees(math.atan2(np.sin(np.radians(hue)).mean(), np.cos(np.radians(hue)).mean())) % 360
-    names = list(COLOURS)
-    hues = [_hue(np.array([COLOURS[c]]))[0] for c in names]
-    colour = names[int(np.argmin([min(abs(mean_hue - h), 360 - abs(mean_hue - h)) for h in hues]))]
+    gap = lambda h: min(abs(mean_hue - h), 360 - abs(mean_hue - h))  # noqa: E731  (degrees around the hue circle)
+    colour = min(COLOURS, key=lambda name: gap(_hue(np.array(COLOURS[name]))))
 
     areas = mask.sum(axis=(1, 2)).astype(np.float32)
     ys, xs = np.mgrid[0 : mask.shape[1], 0 : mask.shape[2]]
-    valid = areas >= 2
-    if valid.sum() < 2:
+    idx = np.flatnonzero(areas >= 2)  # frames that show the object
+    if len(idx) < 2:
         return Judgement(colour, None, total)
-    cx = np.where(valid, (mask * xs).sum(axis=(1, 2)) / np.maximum(areas, 1), np.nan)
-    cy = np.where(valid, (mask * ys).sum(axis=(1, 2)) / np.maximum(areas, 1), np.nan)
-    idx = np.flatnonzero(valid)
     first, last = idx[:2], idx[-2:]
-    shift_x = np.nanmean(cx[last]) - np.nanmean(cx[first])
-    shift_y = np.nanmean(cy[last]) - np.nanmean(cy[first])
+    cx = (mask * xs).sum(axis=(1, 2)) / np.maximum(areas, 1)
+    cy = (mask * ys).sum(axis=(1, 2)) / np.maximum(areas, 1)
+    shift_x = cx[last].mean() - cx[first].mean()
+    shift_y = cy[last].mean() - cy[first].mean()
     growth = areas[last].mean() / max(areas[first].mean(), 1.0)
-    if max(abs(shift_x), abs(shift_y)) > 6:
-        if abs(shift_x) >= abs(shift_y):
-            motion = "right" if shift_x > 0 else "left"
-        else:
-            motion = "down" if shift_y > 0 else "up"
-    elif growth >= 1.6:
-        motion = "growing"
-    elif growth <= 1 / 1.6:
-        motion = "shrinking"
+    moved = max(abs(shift_x), abs(shift_y)) > 6
+    if moved and abs(shift_x) >= abs(shift_y):
+        motion = "right" if shift_x > 0 else "left"
+    elif moved:
+        motion = "down" if shift_y > 0 else "up"
     else:
-        motion = "still"
+        motion = "growing" if growth >= 1.6 else "shrinking" if growth <= 1 / 1.6 else "still"
     return Judgement(colour, motion, total)
 
 

@@ -109,6 +109,11 @@ class Prediction:
         return self.peak_vram_gib <= 0.95 * vram_gib and self.peak_host_rss_gib <= 0.9 * ram_gib
 
 
+def _videos(batch: int, guidance_scale: float) -> int:
+    """Videos in the denoising batch: classifier-free guidance (``guidance_scale > 1``) doubles it."""
+    return (2 if guidance_scale > 1 else 1) * batch
+
+
 def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
                        guidance_scale: float = 6.0) -> float:
     """Memory attention's math kernel needs on top of fused kernels: the whole score matrix, twice.
@@ -126,9 +131,8 @@ def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
     """
     from .architecture import TRANSFORMER_5B
 
-    cfg = 2 if guidance_scale > 1 else 1
     tokens = transformer_tokens(num_frames, height, width)
-    return 2 * 4 * TRANSFORMER_5B["num_attention_heads"] * tokens**2 * cfg * batch / GIB
+    return 2 * 4 * TRANSFORMER_5B["num_attention_heads"] * tokens**2 * _videos(batch, guidance_scale) / GIB
 
 
 def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
@@ -147,10 +151,8 @@ def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
     """
     from .architecture import TRANSFORMER_5B
 
-    cfg = 2 if guidance_scale > 1 else 1
-    tokens = transformer_tokens(num_frames, height, width)
     heads, dim = TRANSFORMER_5B["num_attention_heads"], TRANSFORMER_5B["attention_head_dim"]
-    return 4 * 4 * heads * tokens * dim * cfg * batch / GIB
+    return 4 * 4 * heads * transformer_tokens(num_frames, height, width) * dim * _videos(batch, guidance_scale) / GIB
 
 
 #: How attention is computed: fused bf16 kernels (compute capability 8.0+), fp32 on the
@@ -196,62 +198,43 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     t5, dit, vae = w["text_encoder"], w["transformer"], w["vae"]
     if "layerwise_fp8" in steps:
         dit *= m["fp8_share"]
-    cfg = 2 if guidance_scale > 1 else 1
-    denoise = m["denoise_gib_per_token"] * transformer_tokens(num_frames, height, width) * cfg * batch
+    tokens = transformer_tokens(num_frames, height, width)
+    denoise = m["denoise_gib_per_token"] * tokens * _videos(batch, guidance_scale)
     if attention not in ATTENTION:
         raise ValueError(f"attention={attention!r}: choose one of {', '.join(ATTENTION)}")
     denoise += ATTENTION[attention](num_frames=num_frames, height=height, width=width, batch=batch,
                                     guidance_scale=guidance_scale)
-    if "vae_small_tiles" in steps:
-        decode = m["decode_small_tile_gib"]
-    elif "vae_tiling" in steps:
-        decode = m["decode_tile_gib"]
-    else:
-        decode = m["decode_untiled_gib_per_pixel"] * height * width
+    # decoding: one tile at a time (small tiles before the default ones), else whole frames
+    tiles = {"vae_small_tiles": m["decode_small_tile_gib"], "vae_tiling": m["decode_tile_gib"]}
+    untiled = m["decode_untiled_gib_per_pixel"] * height * width
+    decode = next((gib for step, gib in tiles.items() if step in steps), untiled)
     decode *= batch if "vae_slicing" not in steps else 1
 
-    resident, host, family = _residency(recipe, steps, w, t5, dit, vae)
-    stages = dict(
-        encode=resident["encode"] + m["encode_gib"],
-        denoise=resident["denoise"] + denoise,
-        decode=resident["decode"] + decode,
-    )
-    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
-
-
-def _residency(recipe: str, steps: set, w: dict, t5: float, dit: float, vae: float) -> tuple[dict, float, str]:
-    """What a recipe keeps on the GPU in each stage (GiB of weights), its host RAM and its speed family."""
-    m = MEASURED
-    total = t5 + dit + vae
-    host = m["host_base_gib"] + total  # every weight held in host RAM: the offloading recipes
-    if steps & {"all_on_gpu", "low_ram_staged"}:
-        resident = dict(encode=t5, denoise=dit + vae, decode=vae) if "low_ram_staged" in steps else \
-            dict(encode=total, denoise=total, decode=total)
-        host = m["host_base_gib"] + m["host_loading_share"] * w["transformer"]
-        if "layerwise_fp8" in steps:
-            host = m["host_base_gib"] + m["host_fp8_share"] * sum(w.values())
-        family = "low_ram_staged" if "low_ram_staged" in steps else "layerwise_fp8" if "layerwise_fp8" in steps \
-            else "all_on_gpu" if steps & {"vae_tiling", "vae_small_tiles"} else "all_on_gpu_untiled"
-    elif "model_cpu_offload" in steps:
-        resident, family = dict(encode=t5, denoise=dit, decode=vae), "model_cpu_offload"
-    elif "sequential_cpu_offload" in steps:
-        resident, family = dict(encode=0.0, denoise=0.0, decode=0.0), "sequential_cpu_offload"
-    elif "lean_offload" in steps:
-        # T5 streamed leaf by leaf, the transformer block by block (about two of 42 on the GPU), the VAE resident.
-        resident = dict(encode=0.0, denoise=2 * dit / 42 + vae, decode=vae)
-        host += m["host_group_streams_extra_share"] * (t5 + w["transformer"])
-        family = "lean_offload"
-    elif steps & {"group_offload", "group_offload_streams"}:
-        # diffusers' block-level offloading finds no block list directly under T5EncoderModel,
-        # so T5 moves to the GPU whole; the transformer keeps about two of its 42 blocks there.
-        streams = "group_offload_streams" in steps
-        resident = dict(encode=t5, denoise=2 * dit / 42 + vae, decode=vae)
-        extra = m["host_group_streams_extra_share"] if streams else m["host_group_extra_share"]
-        host += extra * (t5 + w["transformer"])
-        family = "group_offload_streams" if streams else "group_offload"
-    else:
+    # The weights each family keeps on the GPU while it encodes, denoises and decodes; a recipe belongs to the first
+    # family it names. Group offloading keeps about two of the transformer's 42 blocks there, and the VAE; diffusers'
+    # block-level offloading finds no block list directly under T5EncoderModel, so T5 moves to the GPU whole (lean
+    # offloading streams it leaf by leaf).
+    total, blocks = t5 + dit + vae, 2 * dit / 42 + vae
+    resident = {"low_ram_staged": (t5, dit + vae, vae), "all_on_gpu": (total, total, total),
+                "model_cpu_offload": (t5, dit, vae), "sequential_cpu_offload": (0.0, 0.0, 0.0),
+                "lean_offload": (0.0, blocks, vae), "group_offload_streams": (t5, blocks, vae),
+                "group_offload": (t5, blocks, vae)}
+    family = next((f for f in resident if f in steps), None)
+    if family is None:
         raise ValueError(f"the planner does not know recipe {recipe!r}: use one of {', '.join(RECIPES)}")
-    return resident, host, family
+    host = m["host_base_gib"] + total  # every weight held in host RAM: the offloading recipes
+    if family in ("low_ram_staged", "all_on_gpu"):
+        host = m["host_base_gib"] + (m["host_fp8_share"] * sum(w.values()) if "layerwise_fp8" in steps
+                                     else m["host_loading_share"] * w["transformer"])
+    elif family in ("lean_offload", "group_offload_streams", "group_offload"):
+        extra = m["host_group_extra_share"] if family == "group_offload" else m["host_group_streams_extra_share"]
+        host += extra * (t5 + w["transformer"])
+    encode_w, denoise_w, decode_w = resident[family]
+    stages = dict(encode=encode_w + m["encode_gib"], denoise=denoise_w + denoise, decode=decode_w + decode)
+    if family == "all_on_gpu":  # its speed family
+        family = ("layerwise_fp8" if "layerwise_fp8" in steps
+                  else "all_on_gpu" if steps & {"vae_tiling", "vae_small_tiles"} else "all_on_gpu_untiled")
+    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
 
 
 def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **request) -> tuple[Prediction | None, str]:
@@ -278,11 +261,10 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
             "RAM. Ask for fewer frames or a smaller size, or use CogVideoX-nano (MODEL = 'nano')."
         )
     best = max(fitting, key=lambda p: (p.relative_speed, -RECIPES.index(p.recipe)))
-    ruled_out = [p for p in predictions if p.relative_speed > best.relative_speed and not p.fits(vram_gib, ram_gib)]
+    faster = next((p for p in predictions if p.relative_speed > best.relative_speed), None)  # none of those fits
     why = f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:.1f}, " \
           f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:.1f})"
-    if ruled_out:
-        faster = ruled_out[0]
+    if faster:
         why += f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and {faster.peak_host_rss_gib:.1f} GiB RAM"
     return best, why
 
@@ -317,32 +299,28 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     if not report.cuda:
         return seed, (f"recipe {seed} (the seed article's): no CUDA GPU, so its offload step will be skipped"
                       + ("; speed and memory recipes are for CUDA GPUs" if goal else ""))
-    vram = report.vram_total_gib or 0.0
     if choice.kit_model:
-        memory, why = "all_on_gpu", "recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
-        return memory, why + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else "")
-    if goal == "fastest" and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * report.host_ram_total_gib:
+        return "all_on_gpu", ("recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
+                              + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else ""))
+    vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
+    if goal == "fastest" and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * ram:
         # speed steps were measured with everything on the GPU: their own peaks (fp8 halves the
         # transformer) decide whether that fits, not the bf16 prediction
         speed, speed_why = fastest_speed(report, "all_on_gpu+vae_tiling")
         if speed:
             return f"all_on_gpu+vae_tiling+{speed}", f"recipe all_on_gpu+vae_tiling+{speed}: {speed_why}"
+    best, why = recommend(vram, ram, **request)  # the recipes "leanest" weighs: None when none fits
+    if best is None:
+        raise RuntimeError(why)
     if goal == "leanest":
-        fitting = [p for p in (predict(r, **request) for r in RECIPES if "fp8" not in r)
-                   if p.fits(vram, report.host_ram_total_gib)]
-        if not fitting:
-            raise RuntimeError(recommend(vram, report.host_ram_total_gib, **request)[1])
-        best = min(fitting, key=lambda p: (round(p.peak_vram_gib, 1), -p.relative_speed))
+        best = min((p for p in (predict(r, **request) for r in RECIPES if "fp8" not in r) if p.fits(vram, ram)),
+                   key=lambda p: (round(p.peak_vram_gib, 1), -p.relative_speed))
         return best.recipe, (f"recipe {best.recipe}: the least VRAM of the recipes that fit "
                              f"({best.peak_vram_gib:.1f} GiB predicted of {vram:.1f}; helpers.planner)")
-    else:
-        best, why = recommend(vram, report.host_ram_total_gib, **request)
-        if best is None:
-            raise RuntimeError(why)
-        memory, why = best.recipe, f"recipe {why} (helpers.planner)"
+    why = f"recipe {why} (helpers.planner)"
     if goal == "fastest":
         why += "; no speed step measured on a GPU fits here with everything on the GPU"
-    return memory, why
+    return best.recipe, why
 
 
 @dataclass
@@ -493,15 +471,12 @@ def fits_here(label: str, recipe: str, report, **request) -> bool:
     vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
     if p.fits(vram, ram):
         return True
-    needs = []
-    if p.peak_vram_gib > 0.95 * vram:
-        needs.append(f"about {p.peak_vram_gib:.1f} GiB of VRAM")
-    if p.peak_host_rss_gib > 0.9 * ram:
-        needs.append(f"about {p.peak_host_rss_gib:.1f} GiB of host RAM")
-    have = " and ".join(x for x, short in ((f"{vram:.1f} GiB", p.peak_vram_gib > 0.95 * vram),
-                                            (f"{ram:.1f} GiB of host RAM", p.peak_host_rss_gib > 0.9 * ram)) if short)
-    print(f"skipped {label}: it needs {' and '.join(needs)} (predicted by helpers.planner from "
-          f"media/benchmarks/memory.json); this {'GPU' if p.peak_vram_gib > 0.95 * vram else 'machine'} has {have}.")
+    short = [(f"about {need:.1f} GiB of {what}", have) for need, what, have, over in (
+        (p.peak_vram_gib, "VRAM", f"{vram:.1f} GiB", p.peak_vram_gib > 0.95 * vram),
+        (p.peak_host_rss_gib, "host RAM", f"{ram:.1f} GiB of host RAM", p.peak_host_rss_gib > 0.9 * ram)) if over]
+    print(f"skipped {label}: it needs {' and '.join(need for need, _ in short)} (predicted by helpers.planner from "
+          f"media/benchmarks/memory.json); this {'GPU' if p.peak_vram_gib > 0.95 * vram else 'machine'} has "
+          f"{' and '.join(have for _, have in short)}.")
     return False
 
 
@@ -558,26 +533,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.planner", description=__doc__.splitlines()[0])
     parser.add_argument("--vram-gib", type=float, help="GPU memory (default: this machine's)")
     parser.add_argument("--ram-gib", type=float, help="host RAM (default: this machine's)")
-    parser.add_argument("--frames", type=int, default=49)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=720)
-    parser.add_argument("--batch", type=int, default=1)
+    for name, default in (("frames", 49), ("height", 480), ("width", 720), ("batch", 1)):
+        parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
     args = parser.parse_args(argv)
     _check_args(parser, args)
-    if args.vram_gib is None or args.ram_gib is None:
+    if None in (args.vram_gib, args.ram_gib, args.compute_capability):
         from .environment import environment_report
 
         report = environment_report()
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
-    if args.compute_capability is None:
-        from .environment import environment_report
-
-        args.compute_capability = environment_report().compute_capability or "8.0"
-    machine = argparse.Namespace(cuda=True, compute_capability=args.compute_capability)
+        args.compute_capability = args.compute_capability or report.compute_capability or "8.0"
     request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch,
-                   attention=attention_here(machine))
+                   attention=attention_here(argparse.Namespace(cuda=True, compute_capability=args.compute_capability)))
     print(f"CogVideoX-5b, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
           f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM, compute capability {args.compute_capability}"
           + (" (attention in fp32: no fused bf16 kernel)" if request["attention"] == "fp32" else ""))

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,24 +112,18 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
             # torchao 0.18 takes a per-tensor-scaled 128x128 weight for a 128x128 block-scaled one and fails
             # ("input_tensor must be 1x128 scaled"): small models (CogVideoX-nano) get per-row scales
             config = ao.Float8DynamicActivationFloat8WeightConfig(granularity=ao.PerRow())
-        ao.quantize_(model, config, filter_fn=_int8_matmul_fits if scheme == "torchao_int8_dynamic" else None)
+        # int8 matmuls (torch._int_mm) need more than 16 input rows. CogVideoX's timestep-conditioning layers
+        # (``time_embedding``, each block's ``norm1``/``norm2`` and ``norm_out``) see one row per CFG branch: under
+        # torch.compile they fail with "self.size(0) needs to be greater than 16", so int8 dynamic leaves them in
+        # bf16 (14% of the transformer's linear weights).
+        int8_matmul_fits = lambda module, name: isinstance(module, torch.nn.Linear) and not any(  # noqa: E731
+            part in name for part in ("norm", "time_embedding"))
+        ao.quantize_(model, config, filter_fn=int8_matmul_fits if scheme == "torchao_int8_dynamic" else None)
     elif found.library == "quanto":
         from optimum import quanto
 
         quanto.quantize(model, weights=quanto.qint8 if scheme == "quanto_qint8" else quanto.qfloat8)
         quanto.freeze(model)
-
-
-def _int8_matmul_fits(module, name: str) -> bool:
-    """Linear layers whose inputs have enough rows for int8 matmuls (torch._int_mm needs more than 16).
-
-    CogVideoX's timestep-conditioning layers (``time_embedding``, each block's ``norm1``/``norm2``
-    and ``norm_out``) see one row per CFG branch: under torch.compile they fail with "self.size(0)
-    needs to be greater than 16", so int8 dynamic leaves them in bf16 (14% of the transformer's linear weights).
-    """
-    import torch
-
-    return isinstance(module, torch.nn.Linear) and not any(part in name for part in ("norm", "time_embedding"))
 
 
 def stored_bytes(tensor) -> int:
@@ -154,8 +149,7 @@ def weight_gib(module) -> float:
         >>> weight_gib(torch.nn.Linear(1024, 1024, bias=False)) * 2**30 == 1024 * 1024 * 4
         True
     """
-    tensors = list(module.parameters()) + list(module.buffers())
-    return sum(stored_bytes(t) for t in tensors) / GIB
+    return sum(stored_bytes(t) for t in itertools.chain(module.parameters(), module.buffers())) / GIB
 
 
 def psnr_db(reference, other) -> float:
@@ -228,14 +222,12 @@ def before_after_setup(model=None, steps: int | None = None, report=None) -> Bef
     request["num_inference_steps"] = steps or request["num_inference_steps"]
     setup = BeforeAfter(folder, request, "all_on_gpu", not choice.kit_model, choice.kit_model == "nano")
     if setup.five_b:
-        fitting = (r for r in ("all_on_gpu+vae_tiling", "model_cpu_offload+vae_tiling")
-                   if cuda and fits_here(f"the before/after with {r}", r, report, **setup.size))
-        recipe = next(fitting, None)
-        if recipe is None:
+        setup.recipe = next((r for r in ("all_on_gpu+vae_tiling", "model_cpu_offload+vae_tiling")
+                             if cuda and fits_here(f"the before/after with {r}", r, report, **setup.size)), None)
+        if setup.recipe is None:
             print("CogVideoX-5b: neither recipe fits this machine for this request (02_memory_optimizations' "
                   "planner section shows what fits where). This notebook goes on with CogVideoX-nano: the same "
                   "calls, the same weight savings; \"Measured on a GPU\" has the 5b's numbers.")
             return before_after_setup("nano", steps, report)
-        setup.recipe = recipe
     print("the before/after recipe:", setup.recipe if cuda else "everything on the CPU")
     return setup

@@ -41,12 +41,14 @@ class Step:
     order: int = 1  # 0: wraps the blocks, 1: memory, 2: fp8, 3: the other speed steps, 4: compile
 
 
-def _group_offload(pipe, use_stream: bool) -> None:
+def _group_offload(pipe, use_stream: bool, t5_leaf_level: bool = False) -> None:
+    """T5 and the transformer offloaded block by block (T5 leaf by leaf with ``t5_leaf_level``), the VAE on the GPU."""
     from diffusers.hooks import apply_group_offloading
 
-    for module in (pipe.text_encoder, pipe.transformer):
-        apply_group_offloading(module, onload_device="cuda", offload_type="block_level", num_blocks_per_group=1,
-                               use_stream=use_stream)
+    blocks = dict(offload_type="block_level", num_blocks_per_group=1)
+    for module, level in ((pipe.text_encoder, dict(offload_type="leaf_level") if t5_leaf_level else blocks),
+                          (pipe.transformer, blocks)):
+        apply_group_offloading(module, onload_device="cuda", use_stream=use_stream, **level)
     pipe.vae.to("cuda")
 
 
@@ -69,25 +71,12 @@ def _chunk_feed_forwards(pipe, chunks: int = 8) -> None:
             block.ff = ChunkedFeedForward(block.ff)
 
 
-def _lean_offload(pipe) -> None:
-    from diffusers.hooks import apply_group_offloading
-
-    apply_group_offloading(pipe.text_encoder, onload_device="cuda", offload_type="leaf_level", use_stream=True)
-    apply_group_offloading(pipe.transformer, onload_device="cuda", offload_type="block_level",
-                           num_blocks_per_group=1, use_stream=True)
-    pipe.vae.to("cuda")
-
-
 def _small_tiles(pipe) -> None:
     """Tiles whose overlaps stay whole latents (else a tiled decode changes the frame size)."""
-    cfg = pipe.vae.config
-    height, width = cfg.sample_height // 5, cfg.sample_width * 2 // 9
+    height, width = pipe.vae.config.sample_height // 5, pipe.vae.config.sample_width * 2 // 9
     factor = pipe.vae_scale_factor_spatial
-    whole = all(
-        int(tile // factor * (1 - overlap)) * factor == tile - int(tile * overlap)
-        for tile, overlap in ((height, 1 / 6), (width, 1 / 5))
-    ) and height % factor == 0 and width % factor == 0
-    if whole:
+    if all(tile % factor == 0 and int(tile // factor * (1 - overlap)) * factor == tile - int(tile * overlap)
+           for tile, overlap in ((height, 1 / 6), (width, 1 / 5))):
         pipe.vae.enable_tiling(tile_sample_min_height=height, tile_sample_min_width=width)
     else:
         print("vae_small_tiles: no smaller tile size fits this VAE; using its default tiles.")
@@ -189,7 +178,7 @@ REGISTRY: dict[str, Step] = {
     "sequential_cpu_offload": _memory(lambda pipe: pipe.enable_sequential_cpu_offload(), "layers stream to the GPU one at a time: least VRAM, slowest", True),
     "group_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=False), "transformer blocks move to the GPU one block at a time, T5 whole: it has no list of blocks directly under it (diffusers group offloading)", True),
     "group_offload_streams": _memory(lambda pipe: _group_offload(pipe, use_stream=True), "group offloading that copies the next block on a CUDA stream while this one runs", True),
-    "lean_offload": _memory(_lean_offload, "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU", True),
+    "lean_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=True, t5_leaf_level=True), "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU", True),
     "ff_chunking": _memory(_chunk_feed_forwards, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)", order=0),
     "layerwise_fp8": _memory(_layerwise_fp8, "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
     "vae_tiling": _memory(lambda pipe: pipe.vae.enable_tiling(), "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
@@ -230,16 +219,15 @@ def parse_recipe(recipe: str, known: dict | None = None) -> list[tuple[str, str]
     """
     known = REGISTRY if known is None else known
     steps = [tuple(s.strip().partition("@")[::2]) for s in recipe.split("+") if s.strip()]
-    for name, _ in steps:
-        if name in REGISTRY and not REGISTRY[name].keeps_request and name not in known:
+    for name in [name for name, _ in steps if name not in known]:  # the first unknown step raises
+        if name in REGISTRY and not REGISTRY[name].keeps_request:
             raise ValueError(f"recipe step {name!r} changes the request: use changes = apply_speed(pipe, {name!r}) "
                              "and pass the changes to the pipeline with your request.")
-        if name not in known:
-            if known is SPEED_RECIPES:
-                raise ValueError(f"unknown speed recipe {name!r}; the kit knows {', '.join(SPEED_RECIPES)}")
-            keeping = ", ".join(k for k, s in REGISTRY.items() if s.speed and s.keeps_request)
-            raise ValueError(f"unknown recipe step {name!r}: use one or more of {', '.join(STEPS)} joined by '+' "
-                             f"(speed steps that keep the request: {keeping}).")
+        if known is SPEED_RECIPES:
+            raise ValueError(f"unknown speed recipe {name!r}; the kit knows {', '.join(SPEED_RECIPES)}")
+        keeping = ", ".join(k for k, s in REGISTRY.items() if s.speed and s.keeps_request)
+        raise ValueError(f"unknown recipe step {name!r}: use one or more of {', '.join(STEPS)} joined by '+' "
+                         f"(speed steps that keep the request: {keeping}).")
     return sorted(steps, key=lambda step: REGISTRY[step[0]].order)
 
 
@@ -261,9 +249,8 @@ def apply_recipe(pipe, recipe: str) -> str:
     """
     import torch
 
-    allowed = {k: s for k, s in REGISTRY.items() if s.keeps_request}
     applied = []
-    for name, value in parse_recipe(recipe, allowed):
+    for name, value in parse_recipe(recipe, {k: s for k, s in REGISTRY.items() if s.keeps_request}):
         if REGISTRY[name].needs_cuda and not torch.cuda.is_available():
             print(f"skipped {name}: it needs a CUDA GPU; running on the CPU.")
             continue

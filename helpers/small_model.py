@@ -96,21 +96,6 @@ def scaled_down_components(tokenizer, *, text: dict, vae: dict, transformer: dic
     )
 
 
-def _components(seed: int, task: str = "text") -> dict:
-    import torch
-
-    tokenizer = _tokenizer()
-    torch.manual_seed(seed)
-    return scaled_down_components(
-        tokenizer, image=task == "image",
-        text=dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
-        vae=dict(block_out_channels=(16, 32, 32), latent_channels=4, norm_num_groups=8, sample_height=48,
-                 scaling_factor=0.7),
-        transformer=dict(num_attention_heads=4, attention_head_dim=16, time_embed_dim=32, text_embed_dim=32,
-                         num_layers=2, sample_width=18, sample_height=12, sample_frames=9),
-    )
-
-
 def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "text") -> Path:
     """Write a small random-weight CogVideoX pipeline to ``folder``: text-to-video, or ``task="image"``.
 
@@ -127,18 +112,28 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
         >>> path = build_small_model("/tmp/cogvideox-small")
         >>> pipe = CogVideoXPipeline.from_pretrained(path)
     """
+    import torch
     from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
+    image = task == "image"
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    pipeline = CogVideoXImageToVideoPipeline if task == "image" else CogVideoXPipeline
     try:
-        pipeline(**_components(seed, task)).save_pretrained(tmp, safe_serialization=True)
-        kind = "small-i2v" if task == "image" else "small"
-        (tmp / KIT_MARKER).write_text(
-            json.dumps({"kind": kind, "version": SMALL_MODEL_VERSION, "seed": seed}, indent=2)
+        tokenizer = _tokenizer()
+        torch.manual_seed(seed)
+        components = scaled_down_components(
+            tokenizer, image=image,
+            text=dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+            vae=dict(block_out_channels=(16, 32, 32), latent_channels=4, norm_num_groups=8, sample_height=48,
+                     scaling_factor=0.7),
+            transformer=dict(num_attention_heads=4, attention_head_dim=16, time_embed_dim=32, text_embed_dim=32,
+                             num_layers=2, sample_width=18, sample_height=12, sample_frames=9),
         )
+        pipeline = CogVideoXImageToVideoPipeline if image else CogVideoXPipeline
+        pipeline(**components).save_pretrained(tmp, safe_serialization=True)
+        marker = {"kind": "small-i2v" if image else "small", "version": SMALL_MODEL_VERSION, "seed": seed}
+        (tmp / KIT_MARKER).write_text(json.dumps(marker, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

@@ -76,9 +76,8 @@ def shrink(defaults: dict, kit_model: str | None, fixed_frames: bool = False) ->
     """
     if not workshop_mode():
         return defaults
-    key = "5b" if kit_model is None else kit_model
-    smaller = {k: v for k, v in WORKSHOP_DEFAULTS.get(key, {}).items() if not (fixed_frames and k == "num_frames")}
-    return {**defaults, **smaller}
+    smaller = WORKSHOP_DEFAULTS.get("5b" if kit_model is None else kit_model, {})
+    return {**defaults, **{k: v for k, v in smaller.items() if not (fixed_frames and k == "num_frames")}}
 
 
 def estimate(notebook: str | None) -> str:
@@ -93,9 +92,8 @@ def estimate(notebook: str | None) -> str:
         >>> estimate("99_unmeasured.ipynb").endswith("not measured yet.")
         True
     """
-    times = load_results(TIMES) or {}
     name = notebook if notebook is None or notebook.endswith(".ipynb") else f"{notebook}.ipynb"
-    run = times.get(name) if name else None
+    run = (load_results(TIMES) or {}).get(name)  # None for notebook=None: JSON keys are strings
     sizes = "CogVideoX-5b 17 frames x 25 steps (5b-I2V: 49 frames), CogVideoX-nano 10 steps"
     if run is None:
         return f"workshop mode: {sizes}; this notebook's time in this mode is not measured yet."
