@@ -214,18 +214,13 @@ def verify_against_hub(folder, repo_id: str) -> list[str]:
         >>> verify_against_hub("~/models/CogVideoX-5b", "THUDM/CogVideoX-5b")  # doctest: +SKIP
         []
     """
-    import fnmatch
     from pathlib import Path
 
-    from huggingface_hub import HfApi
-
-    from .loading import DOWNLOAD_PATTERNS
+    from .loading import hub_download_files
 
     folder = Path(folder).expanduser()
     problems = []
-    for sibling in HfApi().model_info(repo_id, files_metadata=True, timeout=30).siblings:
-        if not any(fnmatch.fnmatch(sibling.rfilename, p) for p in DOWNLOAD_PATTERNS):
-            continue
+    for sibling in hub_download_files(repo_id, timeout=30):
         local = folder / sibling.rfilename
         if not local.exists():
             problems.append(f"{sibling.rfilename}: missing")

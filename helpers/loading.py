@@ -313,15 +313,26 @@ def check_model_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def hub_download_files(repo_id: str, timeout: float = 10) -> list:
+    """The files of ``repo_id`` that :func:`download_model` fetches (its ``DOWNLOAD_PATTERNS``), with their sizes, asked
+    of the hub: ``huggingface_hub``'s own file infos (``rfilename``, ``size``), filtered as ``snapshot_download`` filters.
+
+    Example:
+        >>> from helpers.loading import hub_download_files
+        >>> [f.rfilename for f in hub_download_files("THUDM/CogVideoX-5b")][:1]  # doctest: +SKIP
+        ['model_index.json']
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    siblings = HfApi().model_info(repo_id, files_metadata=True, timeout=timeout).siblings
+    return list(filter_repo_objects(siblings, allow_patterns=DOWNLOAD_PATTERNS, key=lambda s: s.rfilename))
+
+
 def _repo_download_bytes(repo_id: str) -> int:
     """Bytes ``download_model`` will fetch, asked of the hub; an estimate when it cannot be asked."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.utils import filter_repo_objects  # what snapshot_download fetches of allow_patterns
-
     try:
-        files = filter_repo_objects(HfApi().model_info(repo_id, files_metadata=True, timeout=10).siblings,
-                                    allow_patterns=DOWNLOAD_PATTERNS, key=lambda s: s.rfilename)
-        return sum(s.size or 0 for s in files)
+        return sum(f.size or 0 for f in hub_download_files(repo_id))
     except Exception:
         return ESTIMATED_5B_DOWNLOAD_BYTES
 

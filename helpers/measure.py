@@ -84,7 +84,10 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
     if sys.platform == "linux":  # glibc keeps freed memory for reuse, resident: hand it back first
         import ctypes
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # another C library (musl): nothing to hand back this way
+            pass
     process = psutil.Process()
     peak = process.memory_info().rss
     done = threading.Event()
