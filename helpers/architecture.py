@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
+from .measure import free_memory
+
 # The configs of the hub repository THUDM/CogVideoX-5b (its transformer/, vae/ and text_encoder/ config.json:
 # google/t5-v1_1-xxl), kept as data beside the nano's, which ship with the package.
 _CONFIGS = json.loads((Path(__file__).parent / "models" / "cogvideox-5b-configs.json").read_text())
@@ -36,14 +40,12 @@ def build_5b_components(device: str = "meta", dtype=None, task: str = "text") ->
         >>> round(sum(p.numel() for p in parts["transformer"].parameters()) / 1e9, 2)
         5.57
     """
-    import torch
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
     from transformers import T5Config, T5EncoderModel
 
     previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype or previous)
     try:
-        if dtype is not None:
-            torch.set_default_dtype(dtype)
         with torch.device(device):
             return dict(
                 text_encoder=T5EncoderModel(T5Config(**T5_XXL)),
@@ -81,7 +83,6 @@ def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text"):
         ('CogVideoXPipeline', 'CogVideoXImageToVideoPipeline')
     """
     import diffusers
-    import torch
     from diffusers import CogVideoXDPMScheduler
 
     from .image_video import PIPELINES
@@ -103,15 +104,10 @@ def save_random_5b(folder, device: str = "cuda", task: str = "text") -> None:
         >>> save_random_5b("/tmp/CogVideoX-5b-random")  # doctest: +SKIP
     """
     import shutil
-    from pathlib import Path
 
-    import torch
-
-    folder = Path(folder)
     pipe = random_5b_pipeline(device, task=task)
-    if folder.exists():
+    if Path(folder).exists():
         shutil.rmtree(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     del pipe
-    if device == "cuda":
-        torch.cuda.empty_cache()
+    free_memory()

@@ -489,13 +489,12 @@ def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[s
             check_size(pipe, height, width)
         except InputError as e:
             raise RequestError(str(e)) from None
-        if num_frames == native["num_frames"]:
-            return []
-        return [f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} "
-                "frames; for any other count diffusers swaps them for computed sine-cosine ones it never trained with "
-                "(CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
-                f"{native['num_frames']} and keep the frames you need."]
-    if (height, width) != (native["height"], native["width"]):
+        if num_frames != native["num_frames"]:
+            return [f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} "
+                    "frames; for any other count diffusers swaps them for computed sine-cosine ones it never trained "
+                    "with (CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
+                    f"{native['num_frames']} and keep the frames you need."]
+    elif (height, width) != (native["height"], native["width"]):
         return [f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
                 "it runs, but quality drops the further you go."]
     return []

@@ -11,12 +11,18 @@ Example:
 
 from __future__ import annotations
 
-import gc
+import functools
+import inspect
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .environment import GIB
+import psutil
+import torch
+
+from .environment import GIB, environment_report
+from .measure import free_memory
 
 
 def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
@@ -54,24 +60,6 @@ class Caught:
     freed_gib: float = 0.0
 
 
-def free_memory() -> float:
-    """Collect garbage and return cached CUDA blocks to the driver; GiB released on the GPU (0 without one).
-
-    Example:
-        >>> from helpers.diagnose import free_memory
-        >>> free_memory() >= 0
-        True
-    """
-    import torch
-
-    gc.collect()
-    if not torch.cuda.is_available():
-        return 0.0
-    before = torch.cuda.memory_reserved()
-    torch.cuda.empty_cache()
-    return (before - torch.cuda.memory_reserved()) / GIB
-
-
 @contextmanager
 def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib: float | None = None,
               **request) -> Iterator[Caught]:
@@ -91,10 +79,6 @@ def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib:
         >>> caught.error
         'CUDA out of memory. Tried to allocate 2.00 GiB'
     """
-    import torch
-
-    from .environment import environment_report
-
     caught = Caught()
     try:
         yield caught
@@ -137,37 +121,25 @@ def memory_budget(gib: float, device: str = "cpu") -> Iterator[bool]:
         True
     """
     if str(device).startswith("cuda"):
-        import inspect
-
-        import torch
-
         total = inspect.unwrap(torch.cuda.get_device_properties)(0).total_memory  # the real card's (COGVIDEOX_EMULATE)
-        old_fraction = torch.cuda.get_per_process_memory_fraction(0)
-        torch.cuda.set_per_process_memory_fraction(
-            min(old_fraction, (torch.cuda.memory_reserved(0) + gib * GIB) / total), 0)
-        try:
-            yield True
-        finally:
-            torch.cuda.set_per_process_memory_fraction(old_fraction, 0)
-        return
-    import sys
+        old = torch.cuda.get_per_process_memory_fraction(0)
+        new = min(old, (torch.cuda.memory_reserved(0) + gib * GIB) / total)
+        set_limit = functools.partial(torch.cuda.set_per_process_memory_fraction, device=0)
+    elif sys.platform.startswith("linux"):
+        import resource  # not on Windows
 
-    if not sys.platform.startswith("linux"):  # the OS would not enforce the cap (or, on Windows, has no resource)
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        cap = psutil.Process().memory_info().vms + int(gib * GIB)
+        new = (cap if old[1] == resource.RLIM_INFINITY else min(cap, old[1]), old[1])
+        set_limit = functools.partial(resource.setrlimit, resource.RLIMIT_AS)
+    else:  # the OS would not enforce the cap (or, on Windows, has no resource)
         yield False
         return
-    import resource
-
-    import psutil
-
-    old = resource.getrlimit(resource.RLIMIT_AS)
-    cap = psutil.Process().memory_info().vms + int(gib * GIB)
-    if old[1] != resource.RLIM_INFINITY:
-        cap = min(cap, old[1])
-    resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))
+    set_limit(new)
     try:
         yield True
     finally:
-        resource.setrlimit(resource.RLIMIT_AS, old)
+        set_limit(old)
 
 
 def check_frames(video) -> list[str]:

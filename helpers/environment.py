@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -116,13 +117,12 @@ def apply_emulation() -> str | None:
     if profile is None or not torch.cuda.is_available():
         return None
     if not _EMULATION_APPLIED:  # once per process
-        _EMULATION_APPLIED.append(_shape_cuda(torch, profile))
+        _EMULATION_APPLIED.append(_shape_cuda(profile))
         _watch_host_ram(profile.host_ram_gib)
     return _EMULATION_APPLIED[0]
 
 
-def _shape_cuda(torch, profile: Profile) -> str:
-    import functools
+def _shape_cuda(profile: Profile) -> str:
     import types
 
     import torch.nn.functional as F
@@ -184,7 +184,6 @@ def shown_to_all_but_compiler(real, emulated):
         >>> eval("ask()", {"__name__": "torch._inductor.utils", "ask": ask})  # through torch.cuda
         (9, 0)
     """
-    import functools
 
     @functools.wraps(real)
     def shown(*args, **kwargs):

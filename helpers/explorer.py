@@ -170,15 +170,12 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     except Stopped:
         pipe.maybe_free_model_hooks()  # what the pipeline does at its end: offloaded models back to the CPU
         raise
-    run = Run(params, video, m.seconds, m.peak_vram_gib, notes=notes, decode_seconds=time.perf_counter() - last_step[0])
+    decode_seconds = time.perf_counter() - last_step[0]
     folder = getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path")
-    if folder and kit_model_kind(folder) == "nano":
-        run.verdict = judge(video)
-    if save:
-        run.path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
-                              recipe=recipe, measurement=m, name="explorer")
-    run.video = np.stack(as_frames(video))
-    return run
+    verdict = judge(video) if folder and kit_model_kind(folder) == "nano" else None
+    path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
+                      recipe=recipe, measurement=m, name="explorer") if save else None
+    return Run(params, np.stack(as_frames(video)), m.seconds, m.peak_vram_gib, path, verdict, notes, decode_seconds)
 
 
 def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] | None = None,

@@ -13,11 +13,11 @@ Example:
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable
 
 from .loading import model_folder
+from .measure import free_memory
 
 
 def config_only_pipeline(model: str | os.PathLike | None = None):
@@ -74,7 +74,7 @@ def generate_low_ram(
         (9, 48, 72, 3)
     """
     import torch
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel, TorchAoConfig
     from transformers import T5EncoderModel
 
     from .attention import use_fp32_attention_where_needed
@@ -87,9 +87,7 @@ def generate_low_ram(
     load = dict(dtype=dtype, device_map=device, use_safetensors=True)
 
     def stage_done(name: str) -> None:  # free what the stage left behind, then tell on_stage
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_memory()
         if on_stage:
             on_stage(name)
 
@@ -105,7 +103,6 @@ def generate_low_ram(
 
     quantized = {}
     if transformer_int8:
-        from diffusers import TorchAoConfig
         from torchao.quantization import Int8WeightOnlyConfig
 
         quantized = dict(quantization_config=TorchAoConfig(Int8WeightOnlyConfig()))

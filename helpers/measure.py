@@ -10,12 +10,13 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -41,6 +42,22 @@ class Measurement:
         return measurements_table([self])
 
 
+def free_memory() -> float:
+    """Collect garbage and return cached CUDA blocks to the driver; GiB released on the GPU (0 without one).
+
+    Example:
+        >>> from helpers.measure import free_memory
+        >>> free_memory() >= 0
+        True
+    """
+    gc.collect()
+    if not torch.cuda.is_available():
+        return 0.0
+    before = torch.cuda.memory_reserved()
+    torch.cuda.empty_cache()
+    return (before - torch.cuda.memory_reserved()) / GIB
+
+
 def measurements_table(measurements: list[Measurement]) -> str:
     """Measurements as a small aligned table, one row each (a before/after comparison).
 
@@ -54,11 +71,8 @@ def measurements_table(measurements: list[Measurement]) -> str:
     for m in measurements:
         vram = "-" if m.peak_vram_gib is None else f"{m.peak_vram_gib:.2f} GiB"
         rows.append((m.label, f"{m.seconds:.2f}", vram, f"{m.peak_rss_gib:.2f} GiB"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
-        for r in rows
-    )
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    return "\n".join("  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]) for r in rows)
 
 
 @contextmanager
@@ -80,14 +94,10 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
         generate     0.00          -  0.61 GiB
     """
     record = Measurement(label)
-    gc.collect()
+    free_memory()
     if sys.platform == "linux":  # glibc keeps freed memory for reuse, resident: hand it back first
-        import ctypes
-
-        try:
+        with suppress(OSError, AttributeError):  # another C library (musl): nothing to hand back this way
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # another C library (musl): nothing to hand back this way
-            pass
     process = psutil.Process()
     peak = process.memory_info().rss
     done = threading.Event()

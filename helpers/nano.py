@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .video import as_frames
+
 COLOURS = {
     "red": (1.0, 0.0, 0.0),
     "yellow": (1.0, 1.0, 0.0),
@@ -106,8 +108,7 @@ def render(scenes: list[Scene], seed: int = 0, device: str = "cpu"):
     motion = [s.motion for s in scenes]
     grow = torch.tensor([m == "growing" for m in motion], dtype=torch.float32)
     shrink = torch.tensor([m == "shrinking" for m in motion], dtype=torch.float32)
-    r_small, r_big = u(4.5, 5.5), u(10.0, 12.0)
-    r_move = u(6.0, 9.0)
+    r_small, r_big, r_move = u(4.5, 5.5), u(10.0, 12.0), u(6.0, 9.0)
     r0 = grow * r_small + shrink * r_big + (1 - grow - shrink) * r_move
     r1 = grow * r_big + shrink * r_small + (1 - grow - shrink) * r_move
     dx = torch.tensor([{"left": -1.0, "right": 1.0}.get(m, 0.0) for m in motion]) * u(24.0, 32.0)
@@ -118,9 +119,8 @@ def render(scenes: list[Scene], seed: int = 0, device: str = "cpu"):
     y0 = u(r_max - torch.clamp(dy, max=0), HEIGHT - r_max - torch.clamp(dy, min=0))
 
     t = torch.linspace(0, 1, FRAMES).view(1, FRAMES, 1, 1)
-    cx = (x0.view(n, 1, 1, 1) + dx.view(n, 1, 1, 1) * t).to(device)
-    cy = (y0.view(n, 1, 1, 1) + dy.view(n, 1, 1, 1) * t).to(device)
-    r = (r0.view(n, 1, 1, 1) + (r1 - r0).view(n, 1, 1, 1) * t).to(device)
+    cx, cy, r = ((start.view(n, 1, 1, 1) + change.view(n, 1, 1, 1) * t).to(device)  # linear over the clip
+                 for start, change in ((x0, dx), (y0, dy), (r0, r1 - r0)))
     ys = torch.arange(HEIGHT, device=device, dtype=torch.float32).view(1, 1, HEIGHT, 1) + 0.5
     xs = torch.arange(WIDTH, device=device, dtype=torch.float32).view(1, 1, 1, WIDTH) + 0.5
     ddx, ddy = xs - cx, ys - cy
@@ -160,8 +160,6 @@ def judge(video) -> Judgement:
         >>> judge(render([Scene("blue", "triangle", "growing", "light")])[0].numpy())  # doctest: +ELLIPSIS
         Judgement(colour='blue', motion='growing', pixels=...)
     """
-    from .video import as_frames
-
     frames = np.stack(as_frames(video)).astype(np.float32) / 255.0
     mask = _object_mask(frames)
     total = int(mask.sum())
@@ -178,10 +176,8 @@ def judge(video) -> Judgement:
     if len(idx) < 2:
         return Judgement(colour, None, total)
     first, last = idx[:2], idx[-2:]
-    cx = (mask * xs).sum(axis=(1, 2)) / np.maximum(areas, 1)
-    cy = (mask * ys).sum(axis=(1, 2)) / np.maximum(areas, 1)
-    shift_x = cx[last].mean() - cx[first].mean()
-    shift_y = cy[last].mean() - cy[first].mean()
+    cx, cy = ((mask * grid).sum(axis=(1, 2)) / np.maximum(areas, 1) for grid in (xs, ys))  # centroids per frame
+    shift_x, shift_y = (c[last].mean() - c[first].mean() for c in (cx, cy))
     growth = areas[last].mean() / max(areas[first].mean(), 1.0)
     moved = max(abs(shift_x), abs(shift_y)) > 6
     if moved and abs(shift_x) >= abs(shift_y):
@@ -211,8 +207,6 @@ def start_offset(video, picture) -> float:
         >>> start_offset(clip, clip[0]), start_offset(clip[::-1], clip[0]) > 20
         (0.0, True)
     """
-    from .video import as_frames
-
     centres = []
     for frame in (as_frames(video)[0], as_frames([picture])[0]):
         mask = _object_mask(frame.astype(np.float32) / 255.0)

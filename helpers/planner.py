@@ -54,8 +54,6 @@ MEASURED = dict(
     speed=dict(all_on_gpu_untiled=1.02, all_on_gpu=1.0, layerwise_fp8=1.0, model_cpu_offload=0.90,
                low_ram_staged=0.97, lean_offload=0.95, group_offload_streams=0.81, sequential_cpu_offload=0.48,
                group_offload=0.18),
-    # All on an H100, 49x480x720, CFG: seconds per step.
-    h100_step_s=1.824,
 )
 
 #: The recipes the planner knows, fastest family first. Each name works with helpers.apply_recipe,
@@ -195,44 +193,43 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     steps = set(recipe.split("+")) - {"ff_chunking"}
     if "low_ram_staged" in steps:
         steps.add("vae_tiling")  # generate_low_ram always decodes tiled
-    t5, dit, vae = w["text_encoder"], w["transformer"], w["vae"]
-    if "layerwise_fp8" in steps:
-        dit *= m["fp8_share"]
+    fp8 = "layerwise_fp8" in steps
+    t5, vae = w["text_encoder"], w["vae"]
+    dit = w["transformer"] * m["fp8_share"] if fp8 else w["transformer"]
     tokens = transformer_tokens(num_frames, height, width)
     denoise = m["denoise_gib_per_token"] * tokens * _videos(batch, guidance_scale)
     if attention not in ATTENTION:
         raise ValueError(f"attention={attention!r}: choose one of {', '.join(ATTENTION)}")
     denoise += ATTENTION[attention](num_frames=num_frames, height=height, width=width, batch=batch,
                                     guidance_scale=guidance_scale)
-    # decoding: one tile at a time (small tiles before the default ones), else whole frames
-    tiles = {"vae_small_tiles": m["decode_small_tile_gib"], "vae_tiling": m["decode_tile_gib"]}
-    untiled = m["decode_untiled_gib_per_pixel"] * height * width
-    decode = next((gib for step, gib in tiles.items() if step in steps), untiled)
-    decode *= batch if "vae_slicing" not in steps else 1
+    # decoding: one tile at a time (small tiles before the default ones), else whole frames; all the batch's
+    # videos at once unless sliced
+    decode = (m["decode_small_tile_gib"] if "vae_small_tiles" in steps
+              else m["decode_tile_gib"] if "vae_tiling" in steps
+              else m["decode_untiled_gib_per_pixel"] * height * width) * (1 if "vae_slicing" in steps else batch)
 
-    # The weights each family keeps on the GPU while it encodes, denoises and decodes; a recipe belongs to the first
-    # family it names. Group offloading keeps about two of the transformer's 42 blocks there, and the VAE; diffusers'
-    # block-level offloading finds no block list directly under T5EncoderModel, so T5 moves to the GPU whole (lean
-    # offloading streams it leaf by leaf).
+    # Host RAM: the offloading recipes hold every weight there (group offloading extra copies of T5 and the
+    # transformer); the others only what passes through while a component loads.
     total, blocks = t5 + dit + vae, 2 * dit / 42 + vae
-    resident = {"low_ram_staged": (t5, dit + vae, vae), "all_on_gpu": (total, total, total),
-                "model_cpu_offload": (t5, dit, vae), "sequential_cpu_offload": (0.0, 0.0, 0.0),
-                "lean_offload": (0.0, blocks, vae), "group_offload_streams": (t5, blocks, vae),
-                "group_offload": (t5, blocks, vae)}
-    family = next((f for f in resident if f in steps), None)
+    offloaded = m["host_base_gib"] + total
+    streams = offloaded + m["host_group_streams_extra_share"] * (t5 + w["transformer"])
+    loading = m["host_base_gib"] + (m["host_fp8_share"] * sum(w.values()) if fp8
+                                    else m["host_loading_share"] * w["transformer"])
+    # The weights each family keeps on the GPU while it encodes, denoises and decodes, and its host RAM; a recipe
+    # belongs to the first family it names. Group offloading keeps about two of the transformer's 42 blocks there, and
+    # the VAE; diffusers' block-level offloading finds no block list directly under T5EncoderModel, so T5 moves to the
+    # GPU whole (lean offloading streams it leaf by leaf).
+    families = {"low_ram_staged": (t5, dit + vae, vae, loading), "all_on_gpu": (total, total, total, loading),
+                "model_cpu_offload": (t5, dit, vae, offloaded), "sequential_cpu_offload": (0.0, 0.0, 0.0, offloaded),
+                "lean_offload": (0.0, blocks, vae, streams), "group_offload_streams": (t5, blocks, vae, streams),
+                "group_offload": (t5, blocks, vae, offloaded + m["host_group_extra_share"] * (t5 + w["transformer"]))}
+    family = next((f for f in families if f in steps), None)
     if family is None:
         raise ValueError(f"the planner does not know recipe {recipe!r}: use one of {', '.join(RECIPES)}")
-    host = m["host_base_gib"] + total  # every weight held in host RAM: the offloading recipes
-    if family in ("low_ram_staged", "all_on_gpu"):
-        host = m["host_base_gib"] + (m["host_fp8_share"] * sum(w.values()) if "layerwise_fp8" in steps
-                                     else m["host_loading_share"] * w["transformer"])
-    elif family in ("lean_offload", "group_offload_streams", "group_offload"):
-        extra = m["host_group_extra_share"] if family == "group_offload" else m["host_group_streams_extra_share"]
-        host += extra * (t5 + w["transformer"])
-    encode_w, denoise_w, decode_w = resident[family]
+    encode_w, denoise_w, decode_w, host = families[family]
     stages = dict(encode=encode_w + m["encode_gib"], denoise=denoise_w + denoise, decode=decode_w + decode)
     if family == "all_on_gpu":  # its speed family
-        family = ("layerwise_fp8" if "layerwise_fp8" in steps
+        family = ("layerwise_fp8" if fp8
                   else "all_on_gpu" if steps & {"vae_tiling", "vae_small_tiles"} else "all_on_gpu_untiled")
     return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
 
@@ -255,18 +252,16 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
     fitting = [p for p in predictions if p.fits(vram_gib, ram_gib)]
     if not fitting:
         least = min(predictions, key=lambda p: p.peak_vram_gib)
-        return None, (
-            f"nothing fits {vram_gib:.1f} GiB VRAM and {ram_gib:.1f} GiB host RAM for this request; the leanest "
-            f"recipe, {least.recipe}, needs {least.peak_vram_gib:.1f} GiB VRAM and {least.peak_host_rss_gib:.1f} GiB "
-            "RAM. Ask for fewer frames or a smaller size, or use CogVideoX-nano (MODEL = 'nano')."
-        )
+        return None, (f"nothing fits {vram_gib:.1f} GiB VRAM and {ram_gib:.1f} GiB host RAM for this request; the "
+                      f"leanest recipe, {least.recipe}, needs {least.peak_vram_gib:.1f} GiB VRAM and "
+                      f"{least.peak_host_rss_gib:.1f} GiB RAM. Ask for fewer frames or a smaller size, or use "
+                      "CogVideoX-nano (MODEL = 'nano').")
     best = max(fitting, key=lambda p: (p.relative_speed, -RECIPES.index(p.recipe)))
     faster = next((p for p in predictions if p.relative_speed > best.relative_speed), None)  # none of those fits
-    why = f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:.1f}, " \
-          f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:.1f})"
-    if faster:
-        why += f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and {faster.peak_host_rss_gib:.1f} GiB RAM"
-    return best, why
+    return best, (f"{best.recipe}: the fastest recipe that fits ({best.peak_vram_gib:.1f} GiB VRAM of {vram_gib:.1f}, "
+                  f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:.1f})"
+                  + (f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and "
+                     f"{faster.peak_host_rss_gib:.1f} GiB RAM" if faster else ""))
 
 
 def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple[str, str]:
@@ -317,10 +312,8 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
                    key=lambda p: (round(p.peak_vram_gib, 1), -p.relative_speed))
         return best.recipe, (f"recipe {best.recipe}: the least VRAM of the recipes that fit "
                              f"({best.peak_vram_gib:.1f} GiB predicted of {vram:.1f}; helpers.planner)")
-    why = f"recipe {why} (helpers.planner)"
-    if goal == "fastest":
-        why += "; no speed step measured on a GPU fits here with everything on the GPU"
-    return best.recipe, why
+    no_speed = "; no speed step measured on a GPU fits here with everything on the GPU" if goal == "fastest" else ""
+    return best.recipe, f"recipe {why} (helpers.planner){no_speed}"
 
 
 @dataclass
@@ -431,11 +424,10 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
     if not memory_recipe.startswith(("all_on_gpu", "layerwise_fp8+all_on_gpu")):
         return "", f"speed steps were measured with everything on the GPU, not with {memory_recipe}"
     rows = record["results"]
-    base = next(r for r in rows if r["recipe"] == "baseline")
+    least_caption = next(r for r in rows if r["recipe"] == "baseline").get("caption_score", 100) - max_caption_loss
     major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
     fits = [r for r in rows if "end_to_end_s" in r and not r.get("estimated") and "half_steps" not in r["recipe"]
-            and quality_measured(r) and r.get("caption_score", 0) >= base.get("caption_score", 100) - max_caption_loss
-            and r.get("fp8_caption_score", 100) >= base.get("caption_score", 100) - max_caption_loss
+            and quality_measured(r) and min(r.get("caption_score", 0), r.get("fp8_caption_score", 100)) >= least_caption
             and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0)
             and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))
             and ("compile" not in r["recipe"] or (major, minor) >= (8, 0))]  # no bf16 compile below 8.0

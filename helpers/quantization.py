@@ -63,22 +63,19 @@ def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
     if scheme not in SCHEMES:
         raise QuantizationError(f"unknown scheme {scheme!r}; the kit knows {', '.join(SCHEMES)}")
     found = SCHEMES[scheme]
-    if found.needs_fp8:
-        import torch
+    if not found.needs_fp8:
+        return found
+    import torch
 
-        if device != "cuda" or not torch.cuda.is_available():
-            have = "this machine has no CUDA GPU"
-        else:
-            major, minor = torch.cuda.get_device_capability()
-            have = "" if (major, minor) >= (8, 9) else (
-                f"this GPU, {torch.cuda.get_device_name()}, has compute capability {major}.{minor}")
-        if have:
-            raise QuantizationError(
-                f"{scheme} computes in fp8, which needs a CUDA GPU of compute capability 8.9 or newer "
-                f"(L4, RTX 40xx, H100); {have}. Use torchao_int8_weight_only for the same memory saving "
-                "on any hardware."
-            )
-    return found
+    if device != "cuda" or not torch.cuda.is_available():
+        have = "this machine has no CUDA GPU"
+    elif (capability := torch.cuda.get_device_capability()) < (8, 9):
+        have = f"this GPU, {torch.cuda.get_device_name()}, has compute capability {capability[0]}.{capability[1]}"
+    else:
+        return found
+    raise QuantizationError(f"{scheme} computes in fp8, which needs a CUDA GPU of compute capability 8.9 or newer "
+                            f"(L4, RTX 40xx, H100); {have}. Use torchao_int8_weight_only for the same memory saving "
+                            "on any hardware.")
 
 
 def quantize_model(model, scheme: str, device: str = "cpu") -> None:

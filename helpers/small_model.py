@@ -120,10 +120,9 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        tokenizer = _tokenizer()
         torch.manual_seed(seed)
         components = scaled_down_components(
-            tokenizer, image=image,
+            _tokenizer(), image=image,
             text=dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
             vae=dict(block_out_channels=(16, 32, 32), latent_channels=4, norm_num_groups=8, sample_height=48,
                      scaling_factor=0.7),
