@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download the wheels a bare GPU machine (Python 3.12, PyTorch already there) lacks to rehearse the
-# notebooks: diffusers, torchao, optimum-quanto, the notebook runner and ipywidgets into .whl/, and
+# notebooks: diffusers, torchao, optimum-quanto, para-attn, the notebook runner and ipywidgets into .whl/, and
 # imageio-ffmpeg (26 MB, too big to travel with the rest) split into 12 MB parts in .whl_b/.
 # There: pip install --no-deps --target /tmp/site .whl/*.whl; cat the parts back into one wheel and
 # install it the same way; PYTHONPATH=/tmp/site:$PWD python scripts/gpu_rehearsal.py ...
@@ -16,6 +16,8 @@ get .whl $(versions diffusers torchao optimum-quanto nbclient nbformat ipykernel
   pyzmq tornado comm ipython ipython_pygments_lexers jedi parso prompt_toolkit wcwidth stack-data asttokens executing \
   pure_eval pexpect ptyprocess matplotlib-inline nest-asyncio2 fastjsonschema jsonschema jsonschema-specifications \
   referencing rpds-py platformdirs ipywidgets widgetsnbextension jupyterlab_widgets) decorator
+# para-attn ships as source only: a pure-Python wheel built here installs there the same way
+python3 -m pip wheel -q --no-deps -w .whl $(versions para-attn)
 get .whl_a imageio-ffmpeg==0.5.1
 mkdir -p .whl_b && (cd .whl_a && split -b 12M imageio_ffmpeg-0.5.1-*.whl ../.whl_b/ff.part.)
 for d in .whl .whl_a .whl_b; do grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >> .git/info/exclude; done

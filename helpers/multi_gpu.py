@@ -1,0 +1,198 @@
+"""One video on several GPUs (or CPU processes) with para-attn: the plumbing around 09_multi_gpu's script.
+
+A notebook is one process, so the lesson's script (para-attn's ``parallelize_pipe``) runs under ``torchrun``:
+:func:`run_parallel` checks the request and starts it from the notebook; inside the script, :func:`start` joins
+the process group and :func:`finish` generates, measures every rank and writes the result (rank 0).
+Every process holds the whole pipeline: what is split is the work, never the weights.
+
+Example:
+    >>> from helpers.multi_gpu import check_parallel
+    >>> check_parallel("cfg", world_size=2, device_type="cpu", heads=8, guidance_scale=6.0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+#: para-attn's mesh for each mode (``init_context_parallel_mesh`` arguments, for ``world_size`` processes):
+#: ``cfg`` puts the two guidance branches on two processes (more processes split each branch's sequence, Ulysses);
+#: ``ulysses`` and ``ring`` split the sequence across all of them; ``none`` is one process, the reference.
+MODES = {
+    "none": lambda world_size: None,
+    "cfg": lambda world_size: dict(max_batch_dim_size=2),
+    "ulysses": lambda world_size: dict(max_ulysses_dim_size=world_size),
+    "ring": lambda world_size: dict(max_ring_dim_size=world_size),
+}
+
+
+def check_parallel(mode: str, world_size: int, device_type: str, heads: int, guidance_scale: float) -> None:
+    """Refuse, before any process starts, a split that cannot run; the message names the fix.
+
+    Example:
+        >>> check_parallel("ring", world_size=2, device_type="cpu", heads=8, guidance_scale=6.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: mode 'ring': para-attn's ring attention runs on CUDA GPUs only. On CPU processes use 'cfg' or 'ulysses'.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one the kit knows: use one of {', '.join(MODES)}.")
+    if (mode == "none") != (world_size == 1):
+        raise ValueError(f"mode {mode!r} with {world_size} processes: 'none' is one process; "
+                         "'cfg', 'ulysses' and 'ring' need two or more.")
+    if mode == "ring" and device_type != "cuda":
+        raise ValueError("mode 'ring': para-attn's ring attention runs on CUDA GPUs only. "
+                         "On CPU processes use 'cfg' or 'ulysses'.")
+    if device_type == "cuda" and world_size > torch.cuda.device_count():
+        raise ValueError(f"{world_size} processes, but this machine has {torch.cuda.device_count()} CUDA GPU(s): "
+                         "one process per GPU, so ask for at most that many.")
+    if mode == "cfg" and (guidance_scale <= 1 or world_size % 2):
+        raise ValueError(f"mode 'cfg' splits the two guidance branches: it needs guidance_scale > 1 (got "
+                         f"{guidance_scale}) and an even number of processes (got {world_size}). Use 'ulysses'.")
+    ulysses = world_size // 2 if mode == "cfg" else world_size if mode == "ulysses" else 1
+    if heads % ulysses:
+        raise ValueError(f"mode {mode!r} on {world_size} processes gives each {heads}/{ulysses} attention heads: "
+                         f"the model's {heads} heads must divide evenly. Use a process count that divides {heads}.")
+
+
+def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="one CogVideoX video split across torchrun's processes")
+    parser.add_argument("--mode", default="cfg", choices=list(MODES))
+    parser.add_argument("--model", default="nano")
+    parser.add_argument("--prompt", default="a red ball moves right")
+    for name, default in (("num_frames", 9), ("height", 48), ("width", 72), ("num_inference_steps", 10), ("seed", 42)):
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--guidance_scale", type=float, default=6.0)
+    parser.add_argument("--result", type=Path, required=True, help="JSON file rank 0 writes")
+    parser.add_argument("--reference", type=Path, help="frames (.npy) of the one-process run, to compare with")
+    return parser.parse_args(argv)
+
+
+def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.device]:
+    """In the torchrun script: join the process group (NCCL on GPUs, gloo on CPUs); the arguments and this rank's
+    device. Refuses (on every rank, before loading) what :func:`check_parallel` refuses.
+
+    Example:
+        >>> args, device = start()  # doctest: +SKIP
+    """
+    import torch.distributed as dist
+
+    args = _arguments(argv)
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    from .loading import model_folder
+
+    heads = json.loads((model_folder(args.model) / "transformer" / "config.json").read_text())["num_attention_heads"]
+    check_parallel(args.mode, dist.get_world_size(), device.type, heads, args.guidance_scale)
+    return args, device
+
+
+def finish(pipe, args: argparse.Namespace) -> None:
+    """In the torchrun script: warm up, generate and measure on every rank; rank 0 saves the video and writes
+    ``args.result`` (seconds, each rank's peaks, the difference from ``args.reference``).
+
+    Example:
+        >>> finish(pipe, args)  # doctest: +SKIP
+    """
+    import numpy as np
+    import torch.distributed as dist
+
+    from .checks import check_request
+    from .measure import measure
+    from .saving import save_video
+
+    request = {k: getattr(args, k) for k in ("prompt", "num_frames", "height", "width", "num_inference_steps",
+                                              "guidance_scale")}
+    check_request(pipe, **request)
+
+    def generate(**overrides):
+        generator = torch.Generator("cpu").manual_seed(args.seed)
+        return pipe(**{**request, **overrides}, generator=generator, output_type="np").frames[0]
+
+    generate(num_inference_steps=2)  # warm-up: kernels, communication buffers
+    dist.barrier()
+    with measure(f"{args.mode} x{dist.get_world_size()}") as m:
+        frames = generate()
+    ranks = [None] * dist.get_world_size()
+    dist.all_gather_object(ranks, m.as_dict())
+    if dist.get_rank() == 0:
+        result = dict(mode=args.mode, processes=len(ranks), device=str(pipe.device.type), request=request,
+                      seconds=m.seconds, ranks=ranks, frames=list(frames.shape))
+        if args.reference:
+            reference = np.load(args.reference)
+            result["max_abs_difference"] = float(np.abs(frames - reference).max())
+        else:
+            np.save(args.result.with_suffix(".npy"), frames)
+        result["video"] = str(save_video(frames, request, pipe=pipe, seed=args.seed, measurement=m,
+                                         recipe=f"para-attn {args.mode} x{len(ranks)}"))
+        args.result.write_text(json.dumps(result, indent=1))
+    dist.destroy_process_group()
+
+
+def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: str | os.PathLike,
+                 model: str = "nano", device_type: str | None = None, timeout: float = 900, **request) -> dict:
+    """Check the split here, then run ``script`` under torchrun with ``processes`` processes; rank 0's result.
+
+    ``device_type`` "cuda" gives each process a GPU, "cpu" keeps them all on the CPU (gloo), also where there is
+    a GPU; ``None``: the GPUs when there are enough of them. A failure in any process comes back as a
+    ``RuntimeError`` with the first exception a process raised.
+
+    Example:
+        >>> from helpers.multi_gpu import run_parallel
+        >>> run_parallel("parallel_video.py", "cfg", 2, "outputs/cfg.json")["seconds"]  # doctest: +SKIP
+        4.2
+    """
+    from .loading import model_folder
+
+    config = json.loads((model_folder(model) / "transformer" / "config.json").read_text())
+    device_type = device_type or ("cuda" if torch.cuda.device_count() >= processes else "cpu")
+    check_parallel(mode, processes, device_type, config["num_attention_heads"], request.get("guidance_scale", 6.0))
+    result = Path(result)
+    result.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               str(script), "--mode", mode, "--model", str(model), "--result", str(result)]
+    command += [item for k, v in request.items() for item in (f"--{k}", str(v))]
+    env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device_type == "cpu" else {})}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode or not result.exists():
+        # the first exception a process raised, without torchrun's "[rank1]:" prefix or its own ChildFailedError
+        errors = re.findall(r"^(?:\[rank\d+\]:\s*)?((?!ChildFailed)\w*(?:Error|Exception|Interrupt)\b: .*)$",
+                            done.stderr + done.stdout, re.MULTILINE)
+        raise RuntimeError(f"torchrun {Path(script).name} ({mode}, {processes} processes) failed: "
+                           f"{errors[0] if errors else done.stderr[-2000:]}")
+    return json.loads(result.read_text())
+
+
+def results_table(results: dict[str, dict]) -> str:
+    """:func:`run_parallel`'s results as a table: seconds, speed-up against ``none``, each process's peaks, and the
+    largest pixel difference from the one-process video (frames in 0..1).
+
+    Example:
+        >>> row = dict(processes=2, seconds=2.0, max_abs_difference=1e-6,
+        ...            ranks=[dict(peak_vram_gib=None, peak_rss_gib=0.6)] * 2)
+        >>> print(results_table({"none": {**row, "processes": 1, "seconds": 3.0}, "cfg": row}))
+        split    processes  seconds  speed-up  peak VRAM / process  peak RAM / process  difference
+        none             1     3.00     1.00x                    -            0.60 GiB   reference
+        cfg              2     2.00     1.50x                    -            0.60 GiB     1.0e-06
+    """
+    base = results.get("none", {}).get("seconds")
+    lines = [f"{'split':8} {'processes':>9} {'seconds':>8} {'speed-up':>9} {'peak VRAM / process':>20} "
+             f"{'peak RAM / process':>19} {'difference':>11}"]
+    for mode, r in results.items():
+        vram = max(x["peak_vram_gib"] or 0 for x in r["ranks"])
+        ram = max(x["peak_rss_gib"] for x in r["ranks"])
+        speedup = f"{base / r['seconds']:.2f}x" if base else "-"
+        difference = "reference" if mode == "none" else f"{r.get('max_abs_difference', float('nan')):.1e}"
+        lines.append(f"{mode:8} {r['processes']:>9} {r['seconds']:>8.2f} {speedup:>9} "
+                     f"{f'{vram:.2f} GiB' if vram else '-':>20} {f'{ram:.2f} GiB':>19} {difference:>11}")
+    return "\n".join(lines)
