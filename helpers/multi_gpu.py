@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -31,6 +33,10 @@ MODES = {
     "ulysses": lambda world_size: dict(max_ulysses_dim_size=world_size),
     "ring": lambda world_size: dict(max_ring_dim_size=world_size),
 }
+
+
+#: The request's settings the script takes (``--num_frames 9``...); those not given are the model's defaults.
+REQUEST = dict(prompt=str, num_frames=int, height=int, width=int, num_inference_steps=int, guidance_scale=float)
 
 
 def check_parallel(mode: str, world_size: int, device_type: str, heads: int, guidance_scale: float) -> None:
@@ -66,10 +72,9 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="one CogVideoX video split across torchrun's processes")
     parser.add_argument("--mode", default="cfg", choices=list(MODES))
     parser.add_argument("--model", default="nano")
-    parser.add_argument("--prompt", default="a red ball moves right")
-    for name, default in (("num_frames", 9), ("height", 48), ("width", 72), ("num_inference_steps", 10), ("seed", 42)):
-        parser.add_argument(f"--{name}", type=int, default=default)
-    parser.add_argument("--guidance_scale", type=float, default=6.0)
+    parser.add_argument("--seed", type=int, default=42)
+    for name, kind in REQUEST.items():  # unset: the model's defaults (helpers.model_defaults)
+        parser.add_argument(f"--{name}", type=kind)
     parser.add_argument("--result", type=Path, required=True, help="JSON file rank 0 writes")
     parser.add_argument("--reference", type=Path, help="frames (.npy) of the one-process run, to compare with")
     return parser.parse_args(argv)
@@ -93,7 +98,8 @@ def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.devi
     from .loading import model_folder
 
     heads = json.loads((model_folder(args.model) / "transformer" / "config.json").read_text())["num_attention_heads"]
-    check_parallel(args.mode, dist.get_world_size(), device.type, heads, args.guidance_scale)
+    guidance = 6.0 if args.guidance_scale is None else args.guidance_scale  # every CogVideoX model's default
+    check_parallel(args.mode, dist.get_world_size(), device.type, heads, guidance)
     return args, device
 
 
@@ -107,12 +113,11 @@ def finish(pipe, args: argparse.Namespace) -> None:
     import numpy as np
     import torch.distributed as dist
 
-    from .checks import check_request
+    from .checks import check_request, model_defaults
     from .measure import measure
     from .saving import save_video
 
-    request = {k: getattr(args, k) for k in ("prompt", "num_frames", "height", "width", "num_inference_steps",
-                                              "guidance_scale")}
+    request = {**model_defaults(pipe), **{k: getattr(args, k) for k in REQUEST if getattr(args, k) is not None}}
     check_request(pipe, **request)
 
     def generate(**overrides):
@@ -134,8 +139,9 @@ def finish(pipe, args: argparse.Namespace) -> None:
         else:
             np.save(args.result.with_suffix(".npy"), frames)
         result["video"] = str(save_video(frames, request, pipe=pipe, seed=args.seed, measurement=m,
-                                         recipe=f"para-attn {args.mode} x{len(ranks)}"))
+                                         recipe=f"para-attn {args.mode} x{len(ranks)}", name=f"{args.mode}-x{len(ranks)}"))
         args.result.write_text(json.dumps(result, indent=1))
+    dist.barrier()  # leave together: gloo aborts a process whose peer has gone while it still talks to it
     dist.destroy_process_group()
 
 
@@ -154,7 +160,8 @@ def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: s
     """
     from .loading import model_folder
 
-    config = json.loads((model_folder(model) / "transformer" / "config.json").read_text())
+    with contextlib.redirect_stdout(io.StringIO()):  # the notebook said which model already: once is enough
+        config = json.loads((model_folder(model) / "transformer" / "config.json").read_text())
     device_type = device_type or ("cuda" if torch.cuda.device_count() >= processes else "cpu")
     check_parallel(mode, processes, device_type, config["num_attention_heads"], request.get("guidance_scale", 6.0))
     result = Path(result)

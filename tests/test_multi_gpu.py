@@ -1,27 +1,20 @@
 """09_multi_gpu's plumbing: para-attn splits one nano video across two gloo CPU processes under torchrun, and
 gives the one-process video back; a split that cannot run is refused before any process starts."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
 from helpers.multi_gpu import check_parallel, run_parallel
 from helpers.video import read_video
 
-SCRIPT = """\
-import torch.distributed as dist
-from para_attn.context_parallel import init_context_parallel_mesh
-from para_attn.context_parallel.diffusers_adapters import parallelize_pipe
-
-import helpers
-from helpers.multi_gpu import MODES, finish, start
-
-args, device = start()
-pipe = helpers.load_pipeline(args.model).to(device)
-if args.mode != "none":
-    parallelize_pipe(pipe, mesh=init_context_parallel_mesh(device.type, **MODES[args.mode](dist.get_world_size())))
-finish(pipe, args)
-"""
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_multi_gpu", ROOT / "scripts" / "bench_multi_gpu.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+SCRIPT = bench.notebook_script()  # 09_multi_gpu's own script, as the notebook writes it and the benchmark runs it
 
 
 @pytest.fixture

@@ -1,0 +1,100 @@
+"""One CogVideoX-5b video split across GPUs with para-attn -> media/benchmarks/multi_gpu.json and a chart.
+
+No machine of the kit's can download the real weights, so the model is CogVideoX-5b's full-size architecture
+with RANDOM weights in the hub layout (helpers.architecture.save_random_5b): weights' values change neither time
+nor memory. The script each run starts is 09_multi_gpu's own (its %%writefile cell), under torchrun through
+helpers.multi_gpu.run_parallel: one process per GPU, a 2-step warm-up, then one timed call of the request
+(49x480x720, 50 steps, guidance 6 unless --steps), decoded; first on one GPU (the reference), then each split on
+--gpus GPUs, each video compared with the reference.
+
+    python scripts/bench_multi_gpu.py run --model /tmp/CogVideoX-5b-random --gpus 2 --out results.json  # CUDA GPUs
+    python scripts/bench_multi_gpu.py run --model nano --gpus 2 --out results.json   # a dry run on CPU processes
+    python scripts/bench_multi_gpu.py chart results.json                             # (any machine) -> media/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "media" / "benchmarks" / "multi_gpu.json"
+NOTEBOOK = ROOT / "notebooks" / "09_multi_gpu.ipynb"
+NOTE = ("CogVideoX-5b's full-size architecture with RANDOM weights (weights' values change neither time nor memory). "
+        "seconds: one call on rank 0 after a 2-step warm-up: prompt encoding, the steps, decoding (on every process). "
+        "peak_vram_gib: each process's torch peak allocation in that call. max_abs_difference: the largest pixel "
+        "difference (0..1) from the one-GPU video of the same seed.")
+
+
+def notebook_script() -> str:
+    """The script 09_multi_gpu writes (its ``%%writefile`` cell), without the magic line: one source for both."""
+    import nbformat
+
+    cell = next(c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.source.startswith("%%writefile"))
+    return cell.source.split("\n", 1)[1] + "\n"
+
+
+def run(model: str, gpus: int, splits: list[str], steps: int | None, out: Path) -> None:
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from helpers.multi_gpu import results_table, run_parallel
+
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    request = dict(model=model, device_type=device_type, **({"num_inference_steps": steps} if steps else {}))
+    record = dict(note=NOTE, model=model, gpu=torch.cuda.get_device_name(0) if device_type == "cuda" else "cpu",
+                  torch=torch.__version__, results={})
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "parallel_video.py"
+        script.write_text(notebook_script())
+        record["results"]["none"] = run_parallel(script, "none", 1, Path(tmp) / "none.json", **request)
+        for split in splits:
+            try:
+                record["results"][split] = run_parallel(script, split, gpus, Path(tmp) / f"{split}.json",
+                                                        reference=Path(tmp) / "none.npy", **request)
+            except (ValueError, RuntimeError) as e:  # recorded, the next split still runs
+                record["results"][split] = dict(error=str(e))
+            out.write_text(json.dumps(record, indent=1))
+    print(results_table({k: v for k, v in record["results"].items() if "error" not in v}))
+
+
+def chart(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = json.loads(path.read_text())
+    rows = {k: v for k, v in record["results"].items() if "error" not in v}
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh([f"{k} x{v['processes']}" for k, v in rows.items()], [v["seconds"] for v in rows.values()])
+    ax.set_xlabel("seconds, end to end (random full-size weights)")
+    ax.set_title(f"CogVideoX-5b split across GPUs, {record['gpu']}")
+    fig.tight_layout()
+    RESULTS.write_text(json.dumps(record, indent=1) + "\n")
+    fig.savefig(RESULTS.with_suffix(".png"), dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--model", required=True, help="a folder (the random 5b) or nano for a dry run")
+    r.add_argument("--gpus", type=int, default=2)
+    r.add_argument("--splits", nargs="+", default=["cfg", "ulysses", "ring"])
+    r.add_argument("--steps", type=int, help="default: the model's (50 for the 5b)")
+    r.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("chart")
+    c.add_argument("results", type=Path)
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.model, args.gpus, args.splits, args.steps, args.out)
+    else:
+        chart(args.results)
+
+
+if __name__ == "__main__":
+    main()
