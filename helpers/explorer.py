@@ -175,7 +175,8 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     verdict = judge(video) if folder and kit_model_kind(folder) == "nano" else None
     path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
                       recipe=recipe, measurement=m, name="explorer") if save else None
-    return Run(params, np.stack(as_frames(video)), m.seconds, m.peak_vram_gib, path, verdict, notes, decode_seconds)
+    return Run(params, np.stack(as_frames(video)), m.seconds, m.peak_vram_gib, path=path, verdict=verdict, notes=notes,
+               decode_seconds=decode_seconds)
 
 
 def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] | None = None,

@@ -68,6 +68,15 @@ def check_parallel(mode: str, world_size: int, device_type: str, heads: int, gui
                          f"the model's {heads} heads must divide evenly. Use a process count that divides {heads}.")
 
 
+def _attention_heads(model: str | os.PathLike) -> int:
+    """The model's attention heads (what Ulysses divides), read from its transformer's config before any weight."""
+    from .loading import model_folder
+
+    with contextlib.redirect_stdout(io.StringIO()):  # which model it is was said already: once is enough
+        folder = model_folder(model)
+    return json.loads((folder / "transformer" / "config.json").read_text())["num_attention_heads"]
+
+
 def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="one CogVideoX video split across torchrun's processes")
     parser.add_argument("--mode", default="cfg", choices=list(MODES))
@@ -95,11 +104,8 @@ def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.devi
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    from .loading import model_folder
-
-    heads = json.loads((model_folder(args.model) / "transformer" / "config.json").read_text())["num_attention_heads"]
     guidance = 6.0 if args.guidance_scale is None else args.guidance_scale  # every CogVideoX model's default
-    check_parallel(args.mode, dist.get_world_size(), device.type, heads, guidance)
+    check_parallel(args.mode, dist.get_world_size(), device.type, _attention_heads(args.model), guidance)
     return args, device
 
 
@@ -158,12 +164,8 @@ def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: s
         >>> run_parallel("parallel_video.py", "cfg", 2, "outputs/cfg.json")["seconds"]  # doctest: +SKIP
         4.2
     """
-    from .loading import model_folder
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the notebook said which model already: once is enough
-        config = json.loads((model_folder(model) / "transformer" / "config.json").read_text())
     device_type = device_type or ("cuda" if torch.cuda.device_count() >= processes else "cpu")
-    check_parallel(mode, processes, device_type, config["num_attention_heads"], request.get("guidance_scale", 6.0))
+    check_parallel(mode, processes, device_type, _attention_heads(model), request.get("guidance_scale", 6.0))
     result = Path(result)
     result.unlink(missing_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
