@@ -8,6 +8,7 @@ Example:
 
 import logging as _logging
 import os as _os
+import warnings as _warnings
 
 # Before anything touches CUDA: let PyTorch's allocator grow segments instead of caching fixed
 # blocks, so that memory freed between a pipeline's stages can be reused. Without it a 24 GB card
@@ -32,7 +33,7 @@ from .recipes import apply_recipe
 from .saving import outputs_dir, save_video
 from .small_model import build_small_model, small_model_path
 from .video import frame_strip, read_video, show_video, side_by_side
-from . import diagnose, low_ram, nano, planner, quantization  # noqa: E402  (modules the notebooks use as helpers.planner, ...)
+from . import diagnose, low_ram, lora, nano, planner, quantization  # noqa: E402  (modules the notebooks use as helpers.planner, ...)
 
 # Notices that are harmless here and only confuse learners: torchao's optional GPU kernels on a
 # machine that cannot load them, torch's pytree notice about torchao's enums, and diffusers'
@@ -41,6 +42,10 @@ _HARMLESS = ("Failed to load", "is now natively supported by torch.compile", "Un
 
 
 apply_emulation()  # COGVIDEOX_EMULATE=t4|24gb shapes a big CUDA GPU before any model loads
+
+# peft's warning on a second named adapter ("Already found a `peft_config` attribute ... multiple adapters"):
+# several named LoRAs in one pipeline is what 10_lora teaches.
+_warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
 
 for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
     _logging.getLogger(_name).addFilter(lambda record: not any(text in record.getMessage() for text in _HARMLESS))

@@ -31,6 +31,9 @@ COLOURS = {
     "blue": (0.0, 0.0, 1.0),
     "magenta": (1.0, 0.0, 1.0),
 }
+#: Colours the nano never saw in training: the kit's LoRAs (helpers.lora) teach them. A new word reaches the
+#: model spelled out in letters (its tokenizer knows only the captions' words), as a rare trigger word does.
+NEW_COLOURS = {"orange": (1.0, 0.5, 0.0), "purple": (0.5, 0.0, 1.0)}
 SHAPES = ("circle", "square", "triangle")
 MOTIONS = {
     "left": "moving to the left",
@@ -133,7 +136,7 @@ def render(scenes: list[Scene], seed: int = 0, device: str = "cpu"):
     kind = torch.tensor([SHAPES.index(s.shape) for s in scenes], device=device).view(n, 1, 1, 1)
     distance = torch.where(kind == 0, circle, torch.where(kind == 1, square, triangle))
     alpha = torch.clamp(0.5 - distance, 0, 1).unsqueeze(-1)
-    colour = torch.tensor([COLOURS[s.colour] for s in scenes], device=device).view(n, 1, 1, 1, 3)
+    colour = torch.tensor([{**COLOURS, **NEW_COLOURS}[s.colour] for s in scenes], device=device).view(n, 1, 1, 1, 3)
     background = torch.tensor([BACKGROUNDS[s.background] for s in scenes], device=device).view(n, 1, 1, 1, 1)
     return background * (1 - alpha) + colour * alpha
 
@@ -147,11 +150,11 @@ class Judgement:
     pixels: int
 
 
-def judge(video) -> Judgement:
+def judge(video, colours: dict | None = None) -> Judgement:
     """Find the coloured object in a clip and name its colour and motion, from the pixels alone.
 
     The object is the saturated pixels (backgrounds are grey). Colour: the nearest of the six
-    hues to the object's mean hue. Motion: the centroid's shift between the first and last two
+    hues (or of ``colours``, e.g. with :data:`NEW_COLOURS` too) to the object's mean hue. Motion: the centroid's shift between the first and last two
     frames (more than 6 px: left/right/up/down), else the area's change (x1.6: growing or
     shrinking), else still.
 
@@ -168,7 +171,8 @@ def judge(video) -> Judgement:
     hue = _hue(frames[mask])
     mean_hue = math.degrees(math.atan2(np.sin(np.radians(hue)).mean(), np.cos(np.radians(hue)).mean())) % 360
     gap = lambda h: min(abs(mean_hue - h), 360 - abs(mean_hue - h))  # noqa: E731  (degrees around the hue circle)
-    colour = min(COLOURS, key=lambda name: gap(_hue(np.array(COLOURS[name]))))
+    colours = colours or COLOURS
+    colour = min(colours, key=lambda name: gap(_hue(np.array(colours[name]))))
 
     areas = mask.sum(axis=(1, 2)).astype(np.float32)
     ys, xs = np.mgrid[0 : mask.shape[1], 0 : mask.shape[2]]

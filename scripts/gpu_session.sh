@@ -10,6 +10,7 @@
 #                                                  # detached (results in /tmp/r/compile_probe.json, collected)
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh multigpu [--gpus 2] # scripts/bench_multi_gpu.py on the random 5b, detached (collected)
+#   bash scripts/gpu_session.sh lora               # scripts/bench_lora.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
 # `wait` collects every time: a machine released between calls (its idle time is short) takes /tmp with it.
@@ -49,6 +50,12 @@ PY
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;
+  lora)
+    setsid nohup python3 scripts/bench_lora.py run --model /tmp/cogvideox-rehearsal-models/CogVideoX-5b-random \
+      --out $R/lora.json > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid
+    echo "started $(cat $R/pid)"
+    ;;
   start)
     shift
     setsid nohup python3 scripts/gpu_rehearsal.py "$@" --results $R/gpu_rehearsal.json --texts $R/texts \
@@ -66,8 +73,8 @@ PY
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json "$OUT"/ 2>/dev/null || true; } \
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json "$OUT"/ 2>/dev/null || true; } \
       && { [ -d $R/texts ] && tar czf "$OUT"/texts.tgz -C $R texts || true; } && ls -la "$OUT"
     ;;
-  *) sed -n 2,12p "$0"; exit 2 ;;
+  *) sed -n 2,13p "$0"; exit 2 ;;
 esac

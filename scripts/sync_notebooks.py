@@ -37,6 +37,8 @@ START, END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
 NANO_EVAL = ROOT / "media" / "nano_eval.json"
 NANO_I2V_EVAL = ROOT / "media" / "nano_i2v_eval.json"
 IMAGE_VIDEO = ROOT / "media" / "benchmarks" / "image_video.json"
+NANO_LORA = ROOT / "media" / "nano_lora_eval.json"
+LORA = ROOT / "media" / "benchmarks" / "lora.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
@@ -187,6 +189,10 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
             cell.source = replace_between(cell.source, S_START, S_END, speed_table())
         if cell.cell_type == "markdown" and NANO_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
+        if cell.cell_type == "markdown" and NANO_LORA.exists():
+            cell.source = replace_between(cell.source, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
+        if cell.cell_type == "markdown":
+            cell.source = replace_between(cell.source, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
         if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
@@ -242,6 +248,35 @@ def nano_image_table() -> str:
         rows.append(f"| {r['model']} | {r['steps']} | {r['start_accuracy']:.0%} | {r['start_offset_px']:.1f} | {r['colour_accuracy']:.0%} "
                     f"| {r['motion_accuracy']:.0%} | {r['seconds_per_clip']:.1f} |")
     return "\n".join(rows)
+
+
+def nano_lora_table() -> str:
+    record = json.loads(NANO_LORA.read_text())
+    settings, training = record["settings"], record["training"]
+    rows = [
+        f"Each LoRA: rank {settings['rank']}, {settings['steps']} steps of {settings['batch']} clips at learning rate "
+        f"{settings['lr']:g}, on its colour's 63 clips and {settings['own_scenes']} of the nano's own, on a "
+        f"{record['machine']}; judged at the nano's default steps (`helpers.nano.DEFAULT_STEPS`), seed 0. Written by `python scripts/train_nano_lora.py` to `media/nano_lora_eval.json`.",
+        "",
+        "| LoRA | captions | colour right | motion right |",
+        "|---|---|---|---|",
+    ]
+    for r in record["evaluation"]:
+        rows.append(f"| {r['lora']} | {r['test']} ({r['captions']}) | {r['colour']:.0%} | {r['motion']:.0%} |")
+    return "\n".join(rows)
+
+
+def lora_table() -> str:
+    if not LORA.exists():
+        return ("Not measured yet: loading time, peak VRAM and step time (unfused, fused, with model offload) of a "
+                "rank-64 and a rank-128 LoRA on CogVideoX-5b's full-size architecture, and one LoRA training step with "
+                "and without gradient checkpointing, wait for a GPU session. Published for comparison, not measured "
+                "here: cogvideox-factory reports training a CogVideoX-5b LoRA (rank 64, batch 1, gradient "
+                "checkpointing) in about 20 GB.")
+    record = json.loads(LORA.read_text())
+    keys = list(record["results"][0])
+    return "\n".join([record["note"], "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+                     + ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in record["results"]])
 
 
 def image_video_table() -> str:
@@ -437,6 +472,8 @@ def main() -> int:
         new = replace_between(new, "<!-- nano:start -->", "<!-- nano:end -->", nano_table())
     if NANO_I2V_EVAL.exists():
         new = replace_between(new, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
+    if NANO_LORA.exists():
+        new = replace_between(new, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())
     if MEMORY.exists():

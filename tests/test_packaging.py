@@ -120,8 +120,10 @@ def test_a_built_wheel_ships_the_results_the_helpers_read(kit_source, tmp_path):
     # only the results files the helpers read: no raw runs, charts or videos
     names = subprocess.run([sys.executable, "-m", "zipfile", "-l", wheel], capture_output=True, text=True, check=True).stdout
     shipped = set(re.findall(r"^(helpers/media/\S+)", names, re.M))
-    assert shipped == {"helpers/media/notebook_times_workshop.json"} | {
+    assert shipped == {"helpers/media/notebook_times_workshop.json", "helpers/media/nano_lora_eval.json"} | {
         f"helpers/media/benchmarks/{p.name}" for p in (ROOT / "media" / "benchmarks").glob("*.json")}
+    for colour in ("orange", "purple"):  # 10_lora's LoRAs load offline from an install too
+        assert f"helpers/models/cogvideox-nano-lora/{colour}/pytorch_lora_weights.safetensors" in names
     subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", site, wheel], check=True, capture_output=True)
     assert not (site / "media").exists()
     # this environment's packages, but the kit from the wheel (PYTHONPATH comes before the editable install)
