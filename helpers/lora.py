@@ -88,12 +88,16 @@ def _check_shapes(path: Path, transformer) -> None:
     layers = dict(transformer.named_modules())
     with safe_open(path, "pt") as f:
         for key in f.keys():
+            if ".lora_" not in key:  # alphas, other formats' keys: diffusers reads or converts them itself
+                continue
             name, _, kind = key.removeprefix("transformer.").rpartition(".lora_")
             layer = layers.get(name)
             if layer is None:
                 raise ModelLoadError(f"{path} adapts {name!r}, a layer this transformer does not have: the LoRA was "
                                      "made for another model. Use a LoRA trained for this model.")
-            rows, cols = f.get_slice(key).get_shape()
+            if not hasattr(layer, "in_features"):  # not a linear layer: nothing to compare
+                continue
+            rows, cols = f.get_slice(key).get_shape()[:2]
             wanted = layer.in_features if kind.startswith("A") else layer.out_features
             found = cols if kind.startswith("A") else rows
             if found != wanted:

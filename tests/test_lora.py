@@ -81,6 +81,10 @@ def test_check_lora_file_refuses_what_cannot_load(nano, tmp_path):
             check_lora_file(path, nano.transformer)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.safetensors", "layer.safetensors", "lora.bin",
                                                           "wide.safetensors"]  # nothing written
+    fits = tmp_path / "fits.safetensors"  # the right width, with an alpha key beside it: accepted
+    save_file({"transformer.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 256),
+               "transformer.transformer_blocks.0.attn1.to_q.alpha": torch.tensor(4.0)}, fits)
+    assert check_lora_file(fits, nano.transformer) == fits
 
 
 @pytest.mark.parametrize("weights, message", [
