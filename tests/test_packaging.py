@@ -160,6 +160,7 @@ def test_each_exercise_has_an_answer_a_solution_and_a_committed_solved_check():
             assert "# NBVAL_CHECK_OUTPUT" in cells[i].source, f"{path.name} cell {i}: nbval must compare the check"
             said = "".join(o.get("text", "") for o in cells[i].outputs)
             assert "\nsolved\n" in said and "not yet" not in said, f"{path.name} cell {i}: committed check is {said!r}"
+            assert str(ROOT) not in said, f"{path.name} cell {i}: a checked output holds this checkout's path"
             assert cells[i - 1].source.startswith("# A solution, used only while"), f"{path.name} cell {i - 1}"
             assert " = None  # your answer" in cells[i - 2].source or "# your code" in cells[i - 2].source
     assert len(with_exercises) >= 5, with_exercises
