@@ -157,6 +157,21 @@ def training_data(pipe, scenes: list[nano.Scene], seed: int = 0) -> dict:
     return {"latents": latents.permute(0, 2, 1, 3, 4) * pipe.vae.config.scaling_factor, "text": text}
 
 
+def lora_parameters(transformer) -> list:
+    """Freeze ``transformer``'s base weights and return the LoRA weights left to train.
+
+    Example:
+        >>> import torch
+        >>> from helpers.lora import lora_parameters
+        >>> lora_parameters(torch.nn.Linear(2, 2))  # no LoRA added: nothing to train
+        []
+    """
+    for name, parameter in transformer.named_parameters():  # the base weights stay as they are
+        if "lora_" not in name:
+            parameter.requires_grad_(False)
+    return [p for name, p in transformer.named_parameters() if "lora_" in name and p.requires_grad]
+
+
 def train_lora(pipe, data: dict, steps: int, lr: float = 2e-3, batch: int = 8, seed: int = 0) -> list[float]:
     """Train the LoRA already added to ``pipe.transformer`` for ``steps`` steps; return each step's loss.
 
@@ -172,10 +187,7 @@ def train_lora(pipe, data: dict, steps: int, lr: float = 2e-3, batch: int = 8, s
     import torch.nn.functional as F
 
     transformer, scheduler = pipe.transformer, pipe.scheduler
-    for name, parameter in transformer.named_parameters():  # the base weights stay as they are
-        if "lora_" not in name:
-            parameter.requires_grad_(False)
-    trained = [p for name, p in transformer.named_parameters() if "lora_" in name and p.requires_grad]
+    trained = lora_parameters(transformer)
     if not trained:
         raise ValueError("the transformer has no LoRA to train: add one first with "
                          "pipe.transformer.add_adapter(LoraConfig(...))")

@@ -90,11 +90,11 @@ def train_step(pipe, device: str, checkpointing: bool, request: dict) -> dict:
     import torch.nn.functional as F
 
     import helpers
+    from helpers.lora import lora_parameters
     from helpers.measure import free_memory
 
     transformer = pipe.transformer.to(device)
-    for name, parameter in transformer.named_parameters():
-        parameter.requires_grad_("lora_" in name)
+    trained = lora_parameters(transformer)
     if checkpointing:
         transformer.enable_gradient_checkpointing()
     frames = (request["num_frames"] - 1) // pipe.vae_scale_factor_temporal + 1
@@ -103,7 +103,7 @@ def train_step(pipe, device: str, checkpointing: bool, request: dict) -> dict:
     latents = torch.randn(1, frames, config.in_channels, h, w, device=device, dtype=transformer.dtype)
     text = torch.randn(1, config.max_text_seq_length, config.text_embed_dim, device=device, dtype=transformer.dtype)
     rope = pipe._prepare_rotary_positional_embeddings(request["height"], request["width"], frames, device)
-    optimizer = torch.optim.AdamW([p for p in transformer.parameters() if p.requires_grad], lr=1e-4)
+    optimizer = torch.optim.AdamW(trained, lr=1e-4)
     transformer.train()
 
     def step() -> None:
@@ -117,8 +117,7 @@ def train_step(pipe, device: str, checkpointing: bool, request: dict) -> dict:
     free_memory()
     with helpers.measure("training step") as m:
         step()
-    trained = sum(p.numel() for p in transformer.parameters() if p.requires_grad)
-    return {"step_s": round(m.seconds, 2), **peaks(m), "trained_parameters": trained}
+    return {"step_s": round(m.seconds, 2), **peaks(m), "trained_parameters": sum(p.numel() for p in trained)}
 
 
 def peaks(m) -> dict:
