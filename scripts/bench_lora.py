@@ -6,7 +6,8 @@
 Each row runs in its own process (nothing left from the row before; peaks reset; one warm-up call):
 - inference: a random LoRA (rank 64 or 128, on helpers.lora.TARGET_MODULES, saved in diffusers' format) loaded
   with pipe.load_lora_weights, then the denoising steps of the 49x480x720 request timed, unfused, fused
-  (pipe.fuse_lora) and with model offload; the load time and peak VRAM beside them;
+  (pipe.fuse_lora), with model offload, and compiled (torch.compile of each block after loading: the first call's
+  seconds, and those of the first call after set_adapters changes the weight); the load time and peak VRAM beside them;
 - training: one LoRA training step of the transformer (bf16, batch 1, the 49x480x720 latents), with and without
   gradient checkpointing: seconds and peak VRAM.
 Weights' values (random here) change neither time nor memory.
@@ -28,6 +29,7 @@ from bench_common import run_child  # noqa: E402
 ROWS = [  # (name, rank, what)
     ("no LoRA", 0, "unfused"), ("rank 64", 64, "unfused"), ("rank 64, fused", 64, "fused"),
     ("rank 128", 128, "unfused"), ("rank 128, fused", 128, "fused"), ("rank 64, model offload", 64, "offload"),
+    ("rank 64, compiled", 64, "compiled"),
     ("train rank 64", 64, "train"), ("train rank 64, gradient checkpointing", 64, "train+checkpointing"),
 ]
 OUT = ROOT / "media" / "benchmarks" / "lora.json"
@@ -62,8 +64,8 @@ def measure_row(model: str, rank: int, what: str, steps: int) -> dict:
     device = "cuda" if cuda else "cpu"
     if what.startswith("train"):
         return {**row, **train_step(pipe, device, "checkpointing" in what, request)}
-    if cuda:  # a dry run on the CPU keeps the pipeline where it is
-        helpers.apply_recipe(pipe, "model_cpu_offload" if what == "offload" else "all_on_gpu")
+    if cuda:  # a dry run on the CPU keeps the pipeline where it is (and compiles nothing)
+        helpers.apply_recipe(pipe, {"offload": "model_cpu_offload", "compiled": "all_on_gpu+compile"}.get(what, "all_on_gpu"))
     if what == "fused":
         pipe.fuse_lora()
     stamps: list[float] = []
@@ -75,14 +77,22 @@ def measure_row(model: str, rank: int, what: str, steps: int) -> dict:
         return kwargs
 
     call = dict(**request, generator=torch.Generator().manual_seed(0), output_type="latent", callback_on_step_end=on_step)
-    pipe(**{**call, "num_inference_steps": 2})  # warm-up
+    start = time.perf_counter()
+    pipe(**{**call, "num_inference_steps": 2})  # warm-up (compiles, in the compiled row)
+    row["first_call_2_steps_s"] = round(time.perf_counter() - start, 2)
     free_memory()
     with helpers.measure("steps") as m:
         stamps.clear()
         start = time.perf_counter()
         pipe(**call)
     gaps = sorted(b - a for a, b in zip([start] + stamps[:-1], stamps))
-    return {**row, "step_s": round(gaps[len(gaps) // 2], 3), **peaks(m)}
+    row.update(step_s=round(gaps[len(gaps) // 2], 3), **peaks(m))
+    if what == "compiled":  # a new weight after compiling: does the next call compile again?
+        pipe.set_adapters(["lora"], [0.5])
+        start = time.perf_counter()
+        pipe(**{**call, "num_inference_steps": 2})
+        row["after_set_adapters_2_steps_s"] = round(time.perf_counter() - start, 2)
+    return row
 
 
 def train_step(pipe, device: str, checkpointing: bool, request: dict) -> dict:
