@@ -93,6 +93,16 @@ def gpu_cost(bench: str | None) -> str:
                 f"them, end to end) on an {gpu}, measured with "
                 f"their full-size architectures and **random weights** (`{bench}`): {rows or 'nothing finished'}. "
                 "A T4 is not measured (none here).")
+    if bench.endswith("lora.json"):  # the LoRA benchmark: what loading and training one costs on the 5b
+        rows = {r["name"]: r for r in b["results"] if "failed" not in r}
+        plain, lora, fused = rows["no LoRA"], rows["rank 64"], rows["rank 64, fused"]
+        train = rows["train rank 64, gradient checkpointing"]
+        return (f"This notebook runs CogVideoX-nano everywhere. On CogVideoX-5b (49x480x720) on an "
+                f"{b['gpu'].replace('NVIDIA ', '')}, measured with its full-size architecture and **random weights** "
+                f"(`{bench}`, section 7): {plain['step_s']:.2f} s per step without a LoRA, {lora['step_s']:.2f} s with a "
+                f"rank-64 LoRA unfused, {fused['step_s']:.2f} s fused; one rank-64 training step with gradient "
+                f"checkpointing {train['step_s']:.1f} s and {train['peak_vram_gib']:.1f} GiB peak VRAM. "
+                "A T4 is not measured (none here).")
     if bench.endswith("speed.json"):  # the speed benchmark: bf16 eager and the fastest recipe
         from types import SimpleNamespace
 
@@ -266,17 +276,38 @@ def nano_lora_table() -> str:
     return "\n".join(rows)
 
 
+FACTORY_ANCHOR = ("Published for comparison, not measured here: cogvideox-factory reports training a CogVideoX-5b LoRA "
+                  "(rank 64, batch 1, gradient checkpointing) in about 20 GB.")
+
+
 def lora_table() -> str:
     if not LORA.exists():
         return ("Not measured yet: loading time, peak VRAM and step time (unfused, fused, with model offload) of a "
                 "rank-64 and a rank-128 LoRA on CogVideoX-5b's full-size architecture, and one LoRA training step with "
-                "and without gradient checkpointing, wait for a GPU session. Published for comparison, not measured "
-                "here: cogvideox-factory reports training a CogVideoX-5b LoRA (rank 64, batch 1, gradient "
-                "checkpointing) in about 20 GB.")
+                "and without gradient checkpointing, wait for a GPU session. " + FACTORY_ANCHOR)
     record = json.loads(LORA.read_text())
-    keys = list(record["results"][0])
-    return "\n".join([record["note"], "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-                     + ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in record["results"]])
+    gpu = record["gpu"].replace("NVIDIA ", "")
+    rows = [f"Measured on an {gpu} by `scripts/bench_lora.py` (`media/benchmarks/lora.json`, chart `lora.png`). "
+            f"{record['note']}", "",
+            "| LoRA | file MiB | load s | s per step | peak VRAM GiB | peak host RAM GiB |", "|---|---|---|---|---|---|"]
+    for r in record["results"]:
+        if "failed" in r:
+            rows.append(f"| {r['name']} | failed: {r['failed'][:80]} | | | | |")
+            continue
+        step = f"{r['step_s']:.2f}" + (" (a training step)" if r["what"].startswith("train") else "")
+        rows.append(f"| {r['name']} | {r.get('lora_mib', '')} | {r.get('load_s', '')} | {step} | {r['peak_vram_gib']:.1f} "
+                    f"| {r['peak_rss_gib']:.1f} |")
+    compiled = next((r for r in record["results"] if r["what"] == "compiled" and "failed" not in r), None)
+    if compiled:
+        rows += ["", f"Compiled after loading (`torch.compile` of each transformer block, the kit's `compile` recipe): "
+                 f"the first call of 2 steps took {compiled['first_call_2_steps_s']:.0f} s (compiling), then "
+                 f"{compiled['step_s']:.2f} s a step. After `pipe.set_adapters([...], [0.5])` the next call of 2 steps "
+                 f"took {compiled['after_set_adapters_2_steps_s']:.1f} s against "
+                 f"{2 * compiled['step_s']:.1f} s of steps: a new weight compiles the blocks again. Load and weight the "
+                 "LoRA before compiling; to swap LoRAs on a compiled model, diffusers' `pipe.enable_lora_hotswap("
+                 "target_rank=...)` before the first load turns the weights into tensors that swap without "
+                 "recompiling (not measured here)."]
+    return "\n".join(rows + ["", FACTORY_ANCHOR])
 
 
 def image_video_table() -> str:
@@ -474,6 +505,7 @@ def main() -> int:
         new = replace_between(new, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if NANO_LORA.exists():
         new = replace_between(new, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
+    new = replace_between(new, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())
     if MEMORY.exists():
