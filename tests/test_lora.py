@@ -108,3 +108,26 @@ def test_training_without_an_adapter_is_refused(nano):
     data = {"latents": torch.zeros(1, 3, 16, 12, 18), "text": torch.zeros(1, 226, 64)}
     with pytest.raises(ValueError, match="add one first"):
         train_lora(nano, data, steps=1)
+
+
+def test_a_lora_loads_onto_compiled_blocks_and_each_change_compiles_them_again():
+    """10 and the README say: loading after compiling works, but a load or a new weight compiles the blocks again."""
+    from torch._dynamo.utils import counters
+
+    pipe = helpers.load_pipeline("nano")  # its own pipeline: compiled blocks stay compiled
+    pipe.set_progress_bar_config(disable=True)
+    torch._dynamo.reset()
+    for block in pipe.transformer.transformer_blocks:
+        block.compile(backend="eager")  # dynamo's tracing and guards, without inductor's minutes on a CPU
+    prompt = "a orange circle moving to the right on a dark background"
+    plain = clip(pipe, prompt)
+    graphs = counters["stats"]["unique_graphs"]
+    pipe.load_lora_weights(nano_lora_path("orange").parent, adapter_name="orange")
+    with_lora = clip(pipe, prompt)
+    assert np.abs(with_lora - plain).max() > 1e-3  # the LoRA acts inside the compiled blocks
+    assert counters["stats"]["unique_graphs"] > graphs  # ... which compiled again
+    graphs = counters["stats"]["unique_graphs"]
+    pipe.set_adapters(["orange"], [0.5])
+    half = clip(pipe, prompt)
+    assert np.abs(half - with_lora).max() > 1e-3 and counters["stats"]["unique_graphs"] > graphs
+    torch._dynamo.reset()
