@@ -13,11 +13,12 @@ import os
 import psutil
 
 from .environment import GIB
+from .family import Member, member_of
 from .results import load_results
 from .small_model import read_kit_marker
 from .workshop import shrink
 
-#: CogVideoX reads at most this many T5 tokens of a prompt (``max_sequence_length``).
+#: diffusers' CogVideoX pipelines read at most this many T5 tokens of a prompt (``max_sequence_length``).
 MAX_PROMPT_TOKENS = 226
 
 #: The seed article's prompt, CogVideoX-5b's example.
@@ -94,11 +95,12 @@ def check_strength(strength: float) -> float:
 def model_defaults(pipe) -> dict:
     """Prompt, size, frame count, steps and guidance the loaded model was made for.
 
-    Size and frames come from the model's configuration (480x720, 49 frames for CogVideoX-5b;
-    48x72, 9 frames for the kit's models); the kit's own models may set other defaults in
-    ``kit_model.json`` (CogVideoX-nano: 25 steps and a prompt it can draw). Otherwise: the seed
-    article's panda prompt, 50 steps, guidance 6. Workshop mode (``COGVIDEOX_WORKSHOP=1``,
-    :mod:`helpers.workshop`) asks for fewer frames and steps.
+    A CogVideoX model's size and frames come from its family member (:mod:`helpers.family`: 480x720
+    and 49 frames for the 1.0 models, 768x1360 and 81 for the 1.5 ones, whose configuration holds the
+    size of a position table, not of a video); the kit's own models' from their configuration (48x72, 9
+    frames), and ``kit_model.json`` may set others (CogVideoX-nano: 25 steps and a prompt it can draw).
+    Otherwise: the seed article's panda prompt, 50 steps, guidance 6. Workshop mode
+    (``COGVIDEOX_WORKSHOP=1``, :mod:`helpers.workshop`) asks for fewer frames and steps.
 
     Example:
         >>> from helpers import load_pipeline, model_defaults
@@ -111,14 +113,33 @@ def model_defaults(pipe) -> dict:
     cfg = pipe.transformer.config
     marker = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) or {}
     kit, kind = marker.get("defaults", {}), marker.get("kind")
+    member = member_of(cfg)
+    if kind:  # the kit's scaled-down models: the size in their configuration
+        size = dict(height=cfg.sample_height * pipe.vae_scale_factor_spatial,
+                    width=cfg.sample_width * pipe.vae_scale_factor_spatial, num_frames=cfg.sample_frames)
+    else:
+        size = dict(height=member.height, width=member.width, num_frames=member.num_frames)
     return steps_override(shrink(dict(
         prompt=kit.get("prompt", PANDA_PROMPT),
-        height=cfg.sample_height * pipe.vae_scale_factor_spatial,
-        width=cfg.sample_width * pipe.vae_scale_factor_spatial,
-        num_frames=cfg.sample_frames,
-        num_inference_steps=kit.get("num_inference_steps", 50),
-        guidance_scale=kit.get("guidance_scale", 6.0),
+        **size,
+        num_inference_steps=kit.get("num_inference_steps", member.num_inference_steps),
+        guidance_scale=kit.get("guidance_scale", member.guidance_scale),
     ), kind, fixed_frames=cfg.use_learned_positional_embeddings))
+
+
+def model_member(pipe) -> tuple[Member, bool]:
+    """The family member ``pipe``'s model copies (:func:`helpers.family.member_of`), and whether it is one of the
+    kit's own scaled-down models (their sizes and frame counts are their own).
+
+    Example:
+        >>> from helpers import load_pipeline
+        >>> from helpers.checks import model_member
+        >>> member, kit = model_member(load_pipeline("nano"))  # doctest: +ELLIPSIS
+        model: ...
+        >>> member.name, kit
+        ('CogVideoX-5b', True)
+    """
+    return member_of(pipe.transformer.config), read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) is not None
 
 
 #: The one setting that cuts every notebook's step count (the GPU rehearsal's "full size, few steps").
@@ -438,43 +459,70 @@ def check_request(
     for name, value in extras.items():  # any other number (fps, eta...) must not be infinite or NaN
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
             raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
+    warnings += _dtype_warnings(pipe)
+    trained_tokens = model_member(pipe)[0].prompt_tokens
     for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         n = len(pipe.tokenizer(text).input_ids) if text else 0
         if n > MAX_PROMPT_TOKENS:
             warnings.append(f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the "
                             "rest. Shorten it, keeping what matters at the start.")
+        elif n > trained_tokens:
+            warnings.append(f"{label} is {n} T5 tokens: {model_member(pipe)[0].name} was trained on {trained_tokens} "
+                            f"(diffusers reads {MAX_PROMPT_TOKENS}); shorten it to {trained_tokens}.")
     for w in warnings:
         print(f"warning: {w}")
     return warnings
 
 
 def _frame_warnings(pipe, num_frames, trained: int) -> list[str]:
-    """Refuse a frame count that is not a whole number >= 1; warn where it is not 8N+1 or above ``trained``."""
+    """Refuse a frame count that is not a whole number >= 1; warn where it breaks the model's frame rule (8N+1 for
+    CogVideoX 1.0, 16N+1 for 1.5) or is above what it was trained for."""
+    member, kit = model_member(pipe)
+    step = member.frame_step
     if not _is_int(num_frames) or num_frames < 1:
         raise RequestError(
             f"num_frames={num_frames!r}: must be a whole number of at least 1. "
-            f"This model was made for {trained}; 8N+1 counts such as 25 or 17 give faster drafts."
+            f"This model was made for {trained}; {member.frame_rule} counts such as {trained - step} give faster drafts."
         )
     compression, warnings = pipe.vae_scale_factor_temporal, []
-    if (num_frames - 1) % 8:
+    if (num_frames - 1) % step:
         latents = latent_frames(num_frames, compression)
         cheapest = compression * (latents - 1) + 1
         got = frames_returned(num_frames, compression)
-        below = (num_frames - 1) // 8 * 8 + 1
+        below = (num_frames - 1) // step * step + 1
         warnings.append(
-            f"num_frames={num_frames} is not 8N+1: the VAE compresses time {compression}x into {latents} latent frames"
-            + (f" (the same work as {cheapest} frames)" if cheapest != num_frames else "")
-            + f" and the pipeline returns {got} frames"
-            + ("" if got == num_frames else f", not {num_frames}")
-            + f". Use {below + 8} or {below} (8N+1, as the model was trained)."
+            f"num_frames={num_frames} is not {member.frame_rule}: the VAE compresses time {compression}x into {latents} "
+            "latent frames" + (f" (the same work as {cheapest} frames)" if cheapest != num_frames else "")
+            + f" and the pipeline returns {got} frames" + ("" if got == num_frames else f", not {num_frames}")
+            + f". Use {below + step} or {below} ({member.frame_rule}, as {member.name} was trained)."
         )
-    if num_frames > trained:
+    elif step == 16 and not kit and num_frames not in (member.num_frames, member.max_frames):
+        warnings.append(f"num_frames={num_frames} is {num_frames / member.fps:.0f} s at {member.name}'s {member.fps} fps; it "
+                        f"makes videos of {member.num_frames} frames (5 s) or {member.max_frames} (10 s), and other "
+                        f"16N+1 counts run as drafts (49 is CogVideoX 1.0's default, carried over by habit).")
+    most = trained if kit else max(trained, member.max_frames)
+    if num_frames > most:
         warnings.append(
-            f"num_frames={num_frames} is above the {trained} frames this model was made for: "
-            f"expect broken motion and more memory. Use {trained} or fewer"
-            + (f" ({trained - 24} or {trained - 32} for drafts)." if trained > 33 else ".")
+            f"num_frames={num_frames} is above the {most} frames this model was made for: "
+            f"expect broken motion and more memory. Use {most} or fewer"
+            + (f" ({most - 3 * step} or {most - 4 * step} for drafts)." if most > 4 * step + 1 else ".")
         )
     return warnings
+
+
+def _dtype_warnings(pipe) -> list[str]:
+    """Warn where the transformer runs in a half precision its family member was not trained in: fp16 for the 5b
+    models (black or NaN frames), bf16 for the 2b (trained in fp16)."""
+    import torch
+
+    member, dtype = model_member(pipe)[0], pipe.transformer.dtype
+    if dtype == torch.float16 and member.dtype == "bfloat16":
+        return [f"the transformer is fp16, but {member.name} was trained in bf16: fp16 gives black or NaN frames. "
+                "Load with torch_dtype=torch.bfloat16 (or fp32 on a GPU without bf16)."]
+    if dtype == torch.bfloat16 and member.dtype == "float16":
+        return [f"the transformer is bf16, but {member.name} was trained in fp16 (THUDM's README recommends fp16 for it): "
+                "load with torch_dtype=torch.float16."]
+    return []
 
 
 def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[str]:
@@ -495,6 +543,12 @@ def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[s
                     "with (CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
                     f"{native['num_frames']} and keep the frames you need."]
     elif (height, width) != (native["height"], native["width"]):
+        member, kit = model_member(pipe)
+        if member.any_size and not kit:  # CogVideoX1.5-5B-I2V: short side 768, long side up to 1360
+            if min(height, width) == 768 and max(height, width) <= 1360:
+                return []
+            return [f"{height}x{width}: {member.name} was trained with a short side of 768 and a long side from 768 to "
+                    "1360 (multiples of 16): use sizes such as 768x1360, 1360x768 or 768x768."]
         return [f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
                 "it runs, but quality drops the further you go."]
     return []

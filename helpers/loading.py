@@ -18,6 +18,7 @@ import psutil
 import torch
 
 from .environment import GIB, LOW_HOST_RAM_GIB, EnvironmentReport, environment_report, free_disk_bytes, hub_cache_dir
+from .family import member_of
 from .image_video import CHECKPOINTS, PIPELINES, check_task
 from .nano import nano_available, nano_model_path
 from .saving import outputs_dir
@@ -439,15 +440,21 @@ def refuse_full_size_on_cpu(source: str | os.PathLike, allow_cpu: bool = False) 
     )
 
 
-def default_dtype():
-    """bf16 on a CUDA GPU (CogVideoX-5b's dtype; fp16 gives black/NaN frames), fp32 on CPU.
+def default_dtype(folder: str | os.PathLike | None = None):
+    """fp32 on CPU; on a CUDA GPU the dtype the model in ``folder`` was trained in (:mod:`helpers.family`): fp16
+    for CogVideoX-2b, bf16 for the 5b models (fp16 gives them black/NaN frames) and without a ``folder``.
 
     Example:
         >>> from helpers.loading import default_dtype
         >>> default_dtype()
         torch.float32
     """
-    return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if not torch.cuda.is_available():
+        return torch.float32
+    config = Path(folder or "") / "transformer" / "config.json"
+    if folder is not None and config.is_file() and member_of(_read_json(config, "")).dtype == "float16":
+        return torch.float16
+    return torch.bfloat16
 
 
 def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False,
@@ -482,7 +489,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     refuse_full_size_on_cpu(folder, allow_cpu)
     try:
         pipe = getattr(diffusers, PIPELINES[task]).from_pretrained(
-            folder, dtype=torch_dtype or default_dtype(), use_safetensors=True
+            folder, dtype=torch_dtype or default_dtype(folder), use_safetensors=True
         )
     except (OSError, ValueError) as e:  # EnvironmentError is OSError
         raise ModelLoadError(

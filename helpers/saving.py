@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .environment import library_versions
+from .family import member_of
 from .measure import Measurement
 from .video import as_frames, write_mp4
 
@@ -157,7 +158,7 @@ def save_video(
     seed: int | None = None,
     recipe: str | None = None,
     measurement: Measurement | None = None,
-    fps: int = 8,
+    fps: int | None = None,
     folder: str | os.PathLike | None = None,
     name: str | None = None,
     inputs: dict | None = None,
@@ -171,7 +172,8 @@ def save_video(
 
     The sidecar records ``request`` (prompt, frames, size, steps, guidance...), seed, model,
     dtype, recipe, library versions, seconds and peak memory; ``inputs`` names the files it was
-    made from (``{"image": helpers.image_video.input_record(path)}``: path and SHA-256).
+    made from (``{"image": helpers.image_video.input_record(path)}``: path and SHA-256). ``fps`` defaults to
+    the model's own (``pipe``'s family member: 8 for CogVideoX 1.0, 16 for 1.5; 8 without a ``pipe``).
 
     Example:
         >>> from helpers import save_video
@@ -183,6 +185,8 @@ def save_video(
     """
     check_name(name)
     frames = as_frames(video)
+    if fps is None:  # the model's own: 8 for CogVideoX 1.0, 16 for 1.5
+        fps = member_of(pipe.transformer.config).fps if hasattr(pipe, "transformer") else 8
     if folder is None:
         folder = outputs_dir()
         fix = (f"set {OUTPUTS_ENV} to a folder on another disk (os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", "

@@ -88,16 +88,27 @@ def scaled_down_components(tokenizer, *, text: dict, vae: dict, transformer: dic
         vae=AutoencoderKLCogVideoX(down_block_types=("CogVideoXDownBlock3D",) * 3,
                                    up_block_types=("CogVideoXUpBlock3D",) * 3, layers_per_block=1,
                                    temporal_compression_ratio=4, sample_width=80, **vae),
-        transformer=CogVideoXTransformer3DModel(in_channels=2 * latent if image else latent, out_channels=latent,
-                                                patch_size=2, temporal_compression_ratio=4, max_text_seq_length=226,
-                                                use_rotary_positional_embeddings=True,
-                                                use_learned_positional_embeddings=image, **transformer),
+        transformer=CogVideoXTransformer3DModel(**{
+            "in_channels": 2 * latent if image else latent, "out_channels": latent, "patch_size": 2,
+            "temporal_compression_ratio": 4, "max_text_seq_length": 226, "use_rotary_positional_embeddings": True,
+            "use_learned_positional_embeddings": image, **transformer}),
         scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG),
     )
 
 
-def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "text") -> Path:
-    """Write a small random-weight CogVideoX pipeline to ``folder``: text-to-video, or ``task="image"``.
+#: How the other family members' designs differ from the 5b's (diffusers' scripts/convert_cogvideox_to_diffusers.py):
+#: the 2b has sine-cosine positions and its own VAE scale; 1.5 a temporal patch of 2 (16N+1 frames), no patch bias,
+#: and, for image to video, an "ofs" embedding in place of learned positions.
+DESIGNS = {
+    "5b": dict(transformer={}, vae={}),
+    "2b": dict(transformer=dict(use_rotary_positional_embeddings=False), vae=dict(scaling_factor=1.15258426)),
+    "1.5": dict(transformer=dict(patch_size_t=2, patch_bias=False, sample_frames=17), vae=dict(invert_scale_latents=True)),
+}
+
+
+def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "text", design: str = "5b") -> Path:
+    """Write a small random-weight CogVideoX pipeline to ``folder``: text-to-video, or ``task="image"``; with
+    CogVideoX-5b's design, or ``design="2b"`` or ``"1.5"`` (:data:`DESIGNS`).
 
     The folder gets the hub repository's layout (``model_index.json``, ``text_encoder/``,
     ``tokenizer/``, ``transformer/``, ``vae/``, ``scheduler/``) with fp32 safetensors
@@ -121,17 +132,19 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         torch.manual_seed(seed)
+        changes = DESIGNS[design]
+        ofs = dict(ofs_embed_dim=32, use_learned_positional_embeddings=False) if design == "1.5" and image else {}
         components = scaled_down_components(
             _tokenizer(), image=image,
             text=dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
             vae=dict(block_out_channels=(16, 32, 32), latent_channels=4, norm_num_groups=8, sample_height=48,
-                     scaling_factor=0.7),
+                     scaling_factor=0.7) | changes["vae"],
             transformer=dict(num_attention_heads=4, attention_head_dim=16, time_embed_dim=32, text_embed_dim=32,
-                             num_layers=2, sample_width=18, sample_height=12, sample_frames=9),
+                             num_layers=2, sample_width=18, sample_height=12, sample_frames=9) | changes["transformer"] | ofs,
         )
         pipeline = CogVideoXImageToVideoPipeline if image else CogVideoXPipeline
         pipeline(**components).save_pretrained(tmp, safe_serialization=True)
-        marker = {"kind": "small-i2v" if image else "small", "version": SMALL_MODEL_VERSION, "seed": seed}
+        marker = {"kind": "small-i2v" if image else "small", "version": SMALL_MODEL_VERSION, "seed": seed, "design": design}
         (tmp / KIT_MARKER).write_text(json.dumps(marker, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
@@ -172,16 +185,17 @@ def kit_cache_dir() -> Path:
     return Path(os.environ.get("COGVIDEOX_KIT_CACHE", Path.home() / ".cache" / "cogvideox-kit"))
 
 
-def small_model_path(seed: int = 0, task: str = "text") -> Path:
-    """The small model's folder in the kit cache (``task="image"``: image-to-video), built on first use.
+def small_model_path(seed: int = 0, task: str = "text", design: str = "5b") -> Path:
+    """The small model's folder in the kit cache (``task="image"``: image-to-video; ``design``: which family member's
+    design, :data:`DESIGNS`), built on first use.
 
     Example:
         >>> from helpers import small_model_path
-        >>> (small_model_path() / "model_index.json").exists()
-        True
+        >>> (small_model_path() / "model_index.json").exists(), small_model_path(design="1.5").name
+        (True, 'cogvideox-small-1.5-v2-seed0')
     """
-    name = "cogvideox-small-i2v" if task == "image" else "cogvideox-small"
+    name = "cogvideox-small" + ("" if design == "5b" else f"-{design}") + ("-i2v" if task == "image" else "")
     folder = kit_cache_dir() / f"{name}-v{SMALL_MODEL_VERSION}-seed{seed}"
     if not (folder / KIT_MARKER).exists():
-        build_small_model(folder, seed=seed, task=task)
+        build_small_model(folder, seed=seed, task=task, design=design)
     return folder

@@ -276,6 +276,23 @@ def nano_lora_table() -> str:
     return "\n".join(rows)
 
 
+def family_table() -> str:
+    """helpers.family's table as the README shows it."""
+    from helpers.family import FAMILY
+
+    rows = ["| model | pipeline | dtype | default request | frames | size | fps | scheduler (THUDM's demo) | prompt tokens trained |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for m in FAMILY:
+        size = ("short side 768, long side 768 to 1360 (multiples of 16)" if m.any_size
+                else f"{m.height}x{m.width} only (learned positions: others fail)" if m.task == "image"
+                else f"{m.height}x{m.width} (others run, with less quality)")
+        scheduler = m.scheduler.replace("CogVideoX", "").replace("Scheduler", "") + (", `use_dynamic_cfg=True`" if "DPM" in m.scheduler else "")
+        rows.append(f"| `{m.hub_id}` | `{m.pipeline}` | {m.dtype.replace('float', 'fp').replace('bfp16', 'bf16')} | "
+                    f"{m.num_frames} frames, {m.height}x{m.width}, {m.num_inference_steps} steps, guidance {m.guidance_scale:g} | "
+                    f"{m.frame_rule}, up to {m.max_frames} | {size} | {m.fps} | {scheduler} | {m.prompt_tokens} |")
+    return "\n".join(rows)
+
+
 FACTORY_ANCHOR = ("Published for comparison, not measured here: cogvideox-factory reports training a CogVideoX-5b LoRA "
                   "(rank 64, batch 1, gradient checkpointing) in about 20 GB.")
 
@@ -506,6 +523,7 @@ def main() -> int:
     if NANO_LORA.exists():
         new = replace_between(new, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
     new = replace_between(new, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
+    new = replace_between(new, "<!-- family:start -->", "<!-- family:end -->", family_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())
     if MEMORY.exists():
