@@ -16,6 +16,8 @@ decode's time and peak VRAM are measured apart. 49 frames at 480x720, guidance 6
     python scripts/bench_memory.py --recipes low_ram_staged+int8_transformer     # the transformer int8 weight-only
                                                                                  # (not in the planner yet)
     python scripts/bench_memory.py --chart          # (any machine) predictions + chart from the results
+    python scripts/bench_memory.py --model CogVideoX1.5-5B --folder /tmp/CogVideoX1.5-5B-random \
+        --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling --out media/benchmarks/family.json   # the family
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
     if cap_gib:
         torch.cuda.set_per_process_memory_fraction(cap_gib * GIB / torch.cuda.get_device_properties(0).total_memory)
     recipe_steps, _, frames = recipe.partition("@")
-    num_frames = int(frames.removesuffix("frames")) if frames else 49
+    num_frames = int(frames.removesuffix("frames")) if frames else None  # None: the model's own (49; 1.5: 81)
     marks: list[float] = []
     peaks: dict[str, float] = {}
     times: dict[str, float] = {"start": time.perf_counter()}
@@ -81,15 +83,18 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
         from helpers.low_ram import generate_low_ram
 
         applied = recipe_steps
-        video = generate_low_ram(folder, seed=42, num_frames=num_frames, num_inference_steps=steps,
+        video = generate_low_ram(folder, seed=42, num_inference_steps=steps,
                                  transformer_int8="int8_transformer" in recipe_steps,
-                                 callback_on_step_end=on_step, on_stage=on_stage)
+                                 callback_on_step_end=on_step, on_stage=on_stage,
+                                 **({"num_frames": num_frames} if num_frames else {}))
         frames_returned, load_s, begin = video.shape[0], None, times["encoded"]
+        num_frames = num_frames or int(frames_returned)  # the model's own count, a 4k+1 that comes back whole
     else:
         pipe = helpers.load_pipeline(folder)
         applied = helpers.apply_recipe(pipe, recipe_steps)
         load_s = time.perf_counter() - times["start"]
-        request = {**helpers.model_defaults(pipe), "num_frames": num_frames, "num_inference_steps": steps}
+        request = {**helpers.model_defaults(pipe), "num_inference_steps": steps}
+        num_frames = request["num_frames"] = num_frames or request["num_frames"]
         torch.cuda.reset_peak_memory_stats()
         begin = time.perf_counter()
         latents = pipe(**request, generator=torch.Generator(device="cuda").manual_seed(42), output_type="latent",
@@ -104,7 +109,10 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
     durations = [b - a for a, b in zip([begin] + marks[:-1], marks)]
     step_s = sorted(durations[1:])[len(durations[1:]) // 2]
     done.set()
+    from helpers.family import member_of
+
     return dict(
+        model=member_of(json.loads((Path(folder) / "transformer" / "config.json").read_text())).name,
         recipe=recipe,
         applied=applied,
         gpu=torch.cuda.get_device_name(0),
@@ -129,7 +137,7 @@ def annotate(path: Path) -> list[dict]:
 
     record = json.loads(path.read_text())
     for r in record["results"]:
-        if "error" in r:
+        if "error" in r or r.get("model", "CogVideoX-5b") != "CogVideoX-5b":  # the planner knows the 5b's figures
             continue
         p = predict(r["recipe"].split("@")[0], num_frames=r.get("num_frames", 49))
         r["predicted_peak_vram_gib"] = round(p.peak_vram_gib, 2)
@@ -171,6 +179,8 @@ def chart(results_file: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/CogVideoX-5b-random"))
+    parser.add_argument("--model", default="CogVideoX-5b", help="the family member to build in --folder when it is "
+                        "empty (helpers.family; e.g. CogVideoX-2b, CogVideoX1.5-5B): with --out media/benchmarks/family.json")
     parser.add_argument("--out", type=Path, default=Path("media/benchmarks/memory.json"))
     parser.add_argument("--recipes", nargs="*", default=RECIPES)
     parser.add_argument("--steps", type=int, default=4, help="denoising steps per recipe (the first is warm-up)")
@@ -189,8 +199,8 @@ def main() -> None:
     if not (args.folder / "model_index.json").exists():
         from helpers.architecture import save_random_5b
 
-        print(f"building CogVideoX-5b's architecture with random weights in {args.folder} ...", flush=True)
-        save_random_5b(args.folder)
+        print(f"building {args.model}'s architecture with random weights in {args.folder} ...", flush=True)
+        save_random_5b(args.folder, model=args.model)
     results = json.loads(args.out.read_text())["results"] if args.out.exists() else []
     for recipe in args.recipes:
         cmd = [sys.executable, __file__, "--one", recipe, "--folder", str(args.folder), "--steps", str(args.steps)]
@@ -204,12 +214,16 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             result = dict(recipe=recipe, error=f"timed out after {args.timeout} s")
         result["vram_cap_gib"] = args.vram_cap_gib
-        results = [r for r in results if (r["recipe"], r.get("vram_cap_gib")) != (recipe, args.vram_cap_gib)] + [result]
+        result.setdefault("model", args.model)
+        key = (result["model"], recipe, args.vram_cap_gib)
+        results = [r for r in results if (r.get("model", "CogVideoX-5b"), r["recipe"], r.get("vram_cap_gib")) != key]
+        results.append(result)
         print(json.dumps(result), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(dict(
-            note="CogVideoX-5b's full-size architecture with RANDOM weights (the real weights were not available); "
-                 "weights' values change neither time nor memory. 49x480x720 unless the recipe says @N frames, "
+            note="Full-size architectures with RANDOM weights (the real weights were not available); weights' values "
+                 "change neither time nor memory. Each model's own request (49x480x720 for CogVideoX 1.0, 81x768x1360 "
+                 "for 1.5) unless the recipe says @N frames, "
                  f"guidance 6, {args.steps} denoising steps per recipe (first is warm-up).",
             results=results,
         ), indent=2) + "\n")

@@ -11,6 +11,7 @@
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh multigpu [--gpus 2] # scripts/bench_multi_gpu.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh lora               # scripts/bench_lora.py on the random 5b, detached (collected)
+#   bash scripts/gpu_session.sh family             # bench_memory.py on the random 2b and 1.5-5B, detached (collected)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
 # `wait` collects every time: a machine released between calls (its idle time is short) takes /tmp with it.
@@ -50,6 +51,15 @@ PY
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;
+  family)  # the 2b and 1.5's memory and speed (scripts/bench_memory.py --model) -> /tmp/r/family.json; each
+    # member's random folder is built, measured and deleted in turn (the disk holds the rehearsal's two 5b folders too)
+    rm -rf /tmp/cogvideox-rehearsal-models/CogVideoX-5b-I2V-random
+    setsid nohup bash -c 'for m in CogVideoX-2b CogVideoX1.5-5B; do python3 scripts/bench_memory.py --model $m \
+      --folder /tmp/family-$m --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling --timeout 900 \
+      --out /tmp/r/family.json; rm -rf /tmp/family-$m; done' > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid
+    echo "started $(cat $R/pid)"
+    ;;
   lora)
     setsid nohup python3 scripts/bench_lora.py run --model /tmp/cogvideox-rehearsal-models/CogVideoX-5b-random \
       --out $R/lora.json > $R/log 2>&1 < /dev/null &
@@ -73,8 +83,8 @@ PY
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json "$OUT"/ 2>/dev/null || true; } \
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json "$OUT"/ 2>/dev/null || true; } \
       && { [ -d $R/texts ] && tar czf "$OUT"/texts.tgz -C $R texts || true; } && ls -la "$OUT"
     ;;
-  *) sed -n 2,13p "$0"; exit 2 ;;
+  *) sed -n 2,14p "$0"; exit 2 ;;
 esac

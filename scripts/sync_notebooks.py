@@ -39,6 +39,7 @@ NANO_I2V_EVAL = ROOT / "media" / "nano_i2v_eval.json"
 IMAGE_VIDEO = ROOT / "media" / "benchmarks" / "image_video.json"
 NANO_LORA = ROOT / "media" / "nano_lora_eval.json"
 LORA = ROOT / "media" / "benchmarks" / "lora.json"
+PROMPTS = ROOT / "media" / "nano_prompt_eval.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
@@ -203,6 +204,7 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
             cell.source = replace_between(cell.source, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
         if cell.cell_type == "markdown":
             cell.source = replace_between(cell.source, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
+            cell.source = replace_between(cell.source, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
         if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
@@ -273,6 +275,16 @@ def nano_lora_table() -> str:
     ]
     for r in record["evaluation"]:
         rows.append(f"| {r['lora']} | {r['test']} ({r['captions']}) | {r['colour']:.0%} | {r['motion']:.0%} |")
+    return "\n".join(rows)
+
+
+def prompts_table() -> str:
+    if not PROMPTS.exists():
+        return "Not measured yet: `python scripts/eval_nano.py prompts` writes `media/nano_prompt_eval.json`."
+    record = json.loads(PROMPTS.read_text())
+    rows = [f"{record['note']} On a {record['device']}; written to `media/nano_prompt_eval.json`.", "",
+            "| setting | colour right | motion right |", "|---|---|---|"]
+    rows += [f"| {r['setting']} | {r['colour_accuracy']:.0%} | {r['motion_accuracy']:.0%} |" for r in record["results"]]
     return "\n".join(rows)
 
 
@@ -524,6 +536,7 @@ def main() -> int:
         new = replace_between(new, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
     new = replace_between(new, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
     new = replace_between(new, "<!-- family:start -->", "<!-- family:end -->", family_table())
+    new = replace_between(new, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())
     if MEMORY.exists():

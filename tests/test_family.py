@@ -114,3 +114,12 @@ def test_on_a_gpu_each_member_loads_in_its_own_dtype(monkeypatch):
     assert default_dtype(small_model_path(design="2b")) == torch.float16  # the 2b was trained in fp16
     assert default_dtype(small_model_path(design="1.5")) == torch.bfloat16
     assert default_dtype(small_model_path()) == torch.bfloat16
+
+
+@pytest.mark.parametrize("m", FAMILY, ids=lambda m: m.name)
+def test_each_full_size_architecture_is_recognised_as_its_member(m):
+    from helpers.architecture import random_5b_pipeline
+
+    pipe = random_5b_pipeline("meta", model=m.name)  # what the GPU benchmarks build, on no memory
+    assert member_of(pipe.transformer.config) == m and type(pipe).__name__ == m.pipeline
+    assert str(pipe.transformer.dtype) == f"torch.{m.dtype}"
