@@ -313,7 +313,34 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         return best.recipe, (f"recipe {best.recipe}: the least VRAM of the recipes that fit "
                              f"({best.peak_vram_gib:.1f} GiB predicted of {vram:.1f}; helpers.planner)")
     no_speed = "; no speed step measured on a GPU fits here with everything on the GPU" if goal == "fastest" else ""
-    return best.recipe, f"recipe {why} (helpers.planner){no_speed}"
+    return best.recipe, f"recipe {why} (helpers.planner){no_speed}{other_member_note(choice)}"
+
+
+def other_member_note(choice) -> str:
+    """A note for a family member other than the 5b's: the planner's figures are CogVideoX-5b's, measured.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.planner import other_member_note
+        >>> other_member_note(helpers.choose_model("THUDM/CogVideoX-5b")), other_member_note(helpers.choose_model("nano"))
+        ('', '')
+        >>> other_member_note(helpers.choose_model("THUDM/CogVideoX1.5-5B"))  # doctest: +ELLIPSIS
+        '; the planner measured CogVideoX-5b: for CogVideoX1.5-5B its figures are an estimate ...'
+    """
+    import json
+    from pathlib import Path
+
+    from .family import member, member_of
+
+    config = Path(choice.source) / "transformer" / "config.json"
+    try:
+        name = member_of(json.loads(config.read_text())).name if config.is_file() else member(choice.source).name
+    except ValueError:  # a hub id the family table does not know, or an unreadable config: nothing to add
+        return ""
+    if choice.kit_model or name in ("CogVideoX-5b", "CogVideoX-5b-I2V"):
+        return ""
+    return (f"; the planner measured CogVideoX-5b: for {name} its figures are an estimate (media/benchmarks/"
+            "family.json will hold its own)")
 
 
 @dataclass

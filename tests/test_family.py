@@ -123,3 +123,15 @@ def test_each_full_size_architecture_is_recognised_as_its_member(m):
     pipe = random_5b_pipeline("meta", model=m.name)  # what the GPU benchmarks build, on no memory
     assert member_of(pipe.transformer.config) == m and type(pipe).__name__ == m.pipeline
     assert str(pipe.transformer.dtype) == f"torch.{m.dtype}"
+
+
+def test_the_planner_says_its_figures_are_the_5bs_for_another_member():
+    from types import SimpleNamespace
+
+    from helpers.planner import choose_recipe
+
+    h100 = SimpleNamespace(cuda=True, vram_total_gib=79.2, host_ram_total_gib=200, compute_capability="9.0")
+    _, why = choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-2b"))
+    assert "for CogVideoX-2b its figures are an estimate" in why
+    _, why = choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-5b"))
+    assert "estimate" not in why
