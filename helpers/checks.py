@@ -480,9 +480,10 @@ def _frame_warnings(pipe, num_frames, trained: int) -> list[str]:
     member, kit = model_member(pipe)
     step = member.frame_step
     if not _is_int(num_frames) or num_frames < 1:
+        drafts = " or ".join(str(n) for n in (trained - 3 * step, trained - 4 * step) if n > 1)
         raise RequestError(
-            f"num_frames={num_frames!r}: must be a whole number of at least 1. "
-            f"This model was made for {trained}; {member.frame_rule} counts such as {trained - step} give faster drafts."
+            f"num_frames={num_frames!r}: must be a whole number of at least 1. This model was made for {trained}"
+            + (f"; {member.frame_rule} counts such as {drafts} give faster drafts." if drafts else ".")
         )
     compression, warnings = pipe.vae_scale_factor_temporal, []
     if (num_frames - 1) % step:

@@ -1,6 +1,7 @@
 """The CogVideoX family: each member loads by its hub id (a small model of its design in the hub cache's layout),
 is matched to its row of helpers.family, and its own rules apply: defaults, frames, sizes, dtype, fps."""
 
+import re
 import shutil
 
 import pytest
@@ -135,3 +136,11 @@ def test_the_planner_says_its_figures_are_the_5bs_for_another_member():
     assert "for CogVideoX-2b its figures are an estimate" in why
     _, why = choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-5b"))
     assert "estimate" not in why
+
+
+def test_a_frame_count_that_is_no_whole_number_gets_the_members_drafts(family):
+    from helpers.checks import RequestError
+
+    for name, drafts in (("CogVideoX-5b", "8N+1 counts such as 25 or 17"), ("CogVideoX1.5-5B", "16N+1 counts such as 33 or 17")):
+        with pytest.raises(RequestError, match=re.escape(drafts)):
+            request(family[name], num_frames=12.5, height=480, width=720)
