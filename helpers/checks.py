@@ -399,6 +399,22 @@ def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
     return (num_frames - 1) // temporal_compression + 1
 
 
+def trim_latent_padding(latents, num_frames: int):
+    """The denoised ``latents`` (batch, frames, channels, height, width) without the latent frames CogVideoX1.5's
+    pipeline adds in front to make their count even (its transformer patches frames in pairs). The pipeline drops
+    them before it decodes, but ``output_type="latent"`` returns them: decoded as they are, 81 frames come back as 88.
+
+    Example:
+        >>> import torch
+        >>> from helpers.checks import trim_latent_padding
+        >>> trim_latent_padding(torch.zeros(1, 22, 16, 96, 170), num_frames=81).shape[1]  # 1.5: 21 latent frames, padded
+        21
+        >>> trim_latent_padding(torch.zeros(1, 13, 16, 60, 90), num_frames=49).shape[1]  # 1.0: nothing to drop
+        13
+    """
+    return latents[:, latents.shape[1] - latent_frames(num_frames):]
+
+
 def frames_returned(num_frames: int, temporal_compression: int = 4) -> int:
     """Frames the pipeline actually returns for ``num_frames``.
 

@@ -78,7 +78,7 @@ def generate_low_ram(
     from transformers import T5EncoderModel
 
     from .attention import use_fp32_attention_where_needed
-    from .checks import check_seed, model_defaults
+    from .checks import check_seed, model_defaults, trim_latent_padding
 
     check_seed(seed)  # before anything loads
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,6 +117,7 @@ def generate_low_ram(
         generator=torch.Generator(device="cpu").manual_seed(seed),  # seeded on the CPU, as every notebook seeds
         callback_on_step_end=callback_on_step_end, **request,
     ).frames
+    latents = trim_latent_padding(latents, request["num_frames"])  # CogVideoX1.5 pads them; the pipeline's own decode drops it
     del pipe.transformer, transformer
     stage_done("denoised")
 

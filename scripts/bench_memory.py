@@ -99,6 +99,7 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
         begin = time.perf_counter()
         latents = pipe(**request, generator=torch.Generator(device="cuda").manual_seed(42), output_type="latent",
                        callback_on_step_end=on_step).frames
+        latents = helpers.checks.trim_latent_padding(latents, num_frames)  # 1.5's padding: 81 frames, not 88
         on_stage("denoised")
         with torch.no_grad():  # outside the pipeline's own no_grad: without this autograd keeps every activation
             video = pipe.decode_latents(latents)

@@ -144,3 +144,17 @@ def test_a_frame_count_that_is_no_whole_number_gets_the_members_drafts(family):
     for name, drafts in (("CogVideoX-5b", "8N+1 counts such as 25 or 17"), ("CogVideoX1.5-5B", "16N+1 counts such as 33 or 17")):
         with pytest.raises(RequestError, match=re.escape(drafts)):
             request(family[name], num_frames=12.5, height=480, width=720)
+
+
+@pytest.mark.parametrize("num_frames", [17, 33])
+def test_the_low_ram_path_returns_1_5s_frames_as_the_pipeline_does(num_frames):
+    """1.5's pipeline pads its latent frames to an even count and drops the padding before it decodes; a path that
+    decodes the latents itself (the low-RAM staged one, bench_memory) must drop it too: 81 frames came back as 88."""
+    from helpers.low_ram import generate_low_ram
+
+    folder = small_model_path(design="1.5")
+    staged = generate_low_ram(str(folder), seed=1, num_inference_steps=2, num_frames=num_frames)
+    pipe = helpers.load_pipeline(str(folder), allow_cpu=True)
+    whole = pipe(**{**model_defaults(pipe), "num_frames": num_frames, "num_inference_steps": 2},
+                 generator=torch.Generator().manual_seed(1), output_type="np").frames[0]
+    assert staged.shape == whole.shape == (num_frames, 48, 72, 3)
