@@ -41,6 +41,17 @@ FULL_SIZE_CHANGES = {
 }
 
 
+def full_size_transformer_config(model: str = "CogVideoX-5b") -> dict:
+    """A family member's full-size transformer configuration (``model``: a name of :data:`helpers.family.FAMILY`).
+
+    Example:
+        >>> from helpers.architecture import full_size_transformer_config
+        >>> [full_size_transformer_config(m)["num_layers"] for m in ("CogVideoX-2b", "CogVideoX-5b", "CogVideoX1.5-5B")]
+        [30, 42, 42]
+    """
+    return {**TRANSFORMER_5B, **FULL_SIZE_CHANGES[model][0]}
+
+
 def build_components(model: str = "CogVideoX-5b", device: str = "meta", dtype=None) -> dict:
     """A CogVideoX model's text encoder, transformer and VAE, full size, with random weights on ``device``
     (``model``: a name of :data:`helpers.family.FAMILY`).
@@ -57,15 +68,14 @@ def build_components(model: str = "CogVideoX-5b", device: str = "meta", dtype=No
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
     from transformers import T5Config, T5EncoderModel
 
-    transformer, vae = FULL_SIZE_CHANGES[model]
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype or previous)
     try:
         with torch.device(device):
             return dict(
                 text_encoder=T5EncoderModel(T5Config(**T5_XXL)),
-                transformer=CogVideoXTransformer3DModel(**{**TRANSFORMER_5B, **transformer}),
-                vae=AutoencoderKLCogVideoX(**{**VAE_5B, **vae}),
+                transformer=CogVideoXTransformer3DModel(**full_size_transformer_config(model)),
+                vae=AutoencoderKLCogVideoX(**{**VAE_5B, **FULL_SIZE_CHANGES[model][1]}),
             )
     finally:
         torch.set_default_dtype(previous)

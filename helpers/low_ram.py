@@ -79,11 +79,12 @@ def generate_low_ram(
 
     from .attention import use_fp32_attention_where_needed
     from .checks import check_seed, model_defaults, trim_latent_padding
+    from .loading import default_dtype
 
     check_seed(seed)  # before anything loads
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
     folder = model_folder(model)
+    dtype = dtype or (default_dtype(folder) if device == "cuda" else torch.float32)  # the 2b's fp16, the others' bf16
     load = dict(dtype=dtype, device_map=device, use_safetensors=True)
 
     def stage_done(name: str) -> None:  # free what the stage left behind, then tell on_stage
@@ -145,7 +146,8 @@ class StagedPipeline:
     def __init__(self, model: str | os.PathLike | None = None) -> None:
         from .loading import default_dtype
 
-        self.model, self.configs, self.dtype = model, config_only_pipeline(model), default_dtype()
+        self.model, self.configs = model, config_only_pipeline(model)
+        self.dtype = default_dtype(self.configs.config["_name_or_path"])
 
     def __getattr__(self, name: str):
         return getattr(self.__dict__["configs"], name)

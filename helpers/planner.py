@@ -1,4 +1,5 @@
-"""Which memory recipe fits this machine? Predicted peaks for CogVideoX-5b, before you wait for an OOM.
+"""Which memory recipe fits this machine? Predicted peaks for CogVideoX-5b (and the family's others), before you
+wait for an OOM.
 
 Peak VRAM is predicted per stage (encode the prompt, denoise, decode) as the weights resident
 on the GPU in that stage plus that stage's working memory:
@@ -10,7 +11,8 @@ on the GPU in that stage plus that stage's working memory:
 
 The constants below were measured on an H100 with ``scripts/bench_memory.py``
 (``media/benchmarks/memory.json``; random weights, which change neither time nor memory).
-Speeds are relative to keeping everything on the GPU.
+Speeds are relative to keeping everything on the GPU. Another member (``model=``, :func:`recommend_model`)
+counts its own weights and tokens, with its denoising memory from ``media/benchmarks/family.json``.
 
     python -m helpers.planner --vram-gib 15 --ram-gib 12.7
 """
@@ -72,24 +74,81 @@ RECIPES = (
 )
 
 
-@lru_cache(maxsize=1)
-def weights_gib() -> dict[str, float]:
-    """CogVideoX-5b's bf16 weight memory per component, counted from its configuration."""
-    from .architecture import parameter_counts_5b
-
-    return {name: count * 2 / GIB for name, count in parameter_counts_5b().items()}
+FIVE_B = "CogVideoX-5b"
 
 
-def transformer_tokens(num_frames: int = 49, height: int = 480, width: int = 720) -> int:
-    """Tokens CogVideoX-5b's transformer attends over: video patches plus 226 text tokens.
+@lru_cache(maxsize=None)
+def weights_gib(model: str = FIVE_B) -> dict[str, float]:
+    """A family member's weight memory per component (GiB) in the dtype it runs in, counted from its configuration.
+
+    2 bytes a weight (bf16, or fp16 for the 2b), except the T5 layers transformers keeps in fp32 when it loads T5 in
+    fp16 (``T5EncoderModel._keep_in_fp32_modules``: its feed-forward ``wo``), which cost the 2b 1.9 GiB more.
+
+    Example:
+        >>> from helpers.planner import weights_gib
+        >>> {k: round(v, 2) for k, v in weights_gib().items()}
+        {'text_encoder': 8.87, 'transformer': 10.38, 'vae': 0.4}
+        >>> round(weights_gib("CogVideoX-2b")["text_encoder"], 2)
+        10.75
+    """
+    from .architecture import build_components
+    from .family import member
+
+    half = member(model).dtype == "float16"
+    sizes = {}
+    for name, module in build_components(model).items():
+        fp32 = (getattr(module, "_keep_in_fp32_modules", None) or []) if half else []
+        sizes[name] = sum(p.numel() * (4 if any(f".{k}." in n for k in fp32) else 2)
+                          for n, p in module.named_parameters()) / GIB
+    return sizes
+
+
+def transformer_tokens(num_frames: int = 49, height: int = 480, width: int = 720, model: str = FIVE_B) -> int:
+    """Tokens a family member's full-size transformer attends over: video patches plus 226 text tokens.
+
+    CogVideoX1.5 patches latent frames in pairs (its pipeline pads an odd count by one).
 
     Example:
         >>> from helpers.planner import transformer_tokens
-        >>> transformer_tokens(49, 480, 720)
-        17776
+        >>> transformer_tokens(49, 480, 720), transformer_tokens(81, 768, 1360, model="CogVideoX1.5-5B")
+        (17776, 45106)
     """
+    from .architecture import full_size_transformer_config
+
+    config = full_size_transformer_config(model)
     latent_frames = (num_frames - 1) // 4 + 1
-    return latent_frames * (height // 16) * (width // 16) + 226
+    frame_patches = -(-latent_frames // (config.get("patch_size_t") or 1))
+    return frame_patches * (height // 16) * (width // 16) + 226
+
+
+def _measured_twin(model: str) -> str:
+    """The member whose measurements stand for ``model``'s: an image-to-video model's text-to-video twin (the same
+    transformer but its input channels)."""
+    return model.removesuffix("-I2V")
+
+
+def denoise_gib_per_token(model: str = FIVE_B) -> tuple[float, bool]:
+    """Denoising working memory (GiB) per transformer token per video in the batch, and whether it was measured
+    for ``model`` (or its text-to-video twin): the 5b's from ``media/benchmarks/memory.json`` (:data:`MEASURED`),
+    the others' from ``media/benchmarks/family.json`` (all on the GPU: the peak above the resident weights), else
+    the 5b's as an estimate.
+
+    Example:
+        >>> from helpers.planner import denoise_gib_per_token
+        >>> [round(denoise_gib_per_token(m)[0] * 1e5, 1) for m in ("CogVideoX-5b", "CogVideoX-2b", "CogVideoX1.5-5B")]
+        [7.7, 5.2, 7.6]
+    """
+    twin = _measured_twin(model)
+    if twin == FIVE_B:
+        return MEASURED["denoise_gib_per_token"], True
+    from .family import member
+
+    m = member(twin)
+    for row in (benchmark_results("family.json") or {}).get("results", []):
+        if row["model"] == twin and row["recipe"] == "all_on_gpu+vae_tiling" and row["num_frames"] == m.num_frames:
+            tokens = transformer_tokens(m.num_frames, m.height, m.width, twin)
+            return (row["denoise_peak_vram_gib"] - sum(weights_gib(twin).values())) / (2 * tokens), True
+    return MEASURED["denoise_gib_per_token"], False
 
 
 @dataclass
@@ -113,32 +172,33 @@ def _videos(batch: int, guidance_scale: float) -> int:
 
 
 def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
-                       guidance_scale: float = 6.0) -> float:
+                       guidance_scale: float = 6.0, model: str = FIVE_B) -> float:
     """Memory attention's math kernel needs on top of fused kernels: the whole score matrix, twice.
 
     Where PyTorch has no fused attention kernel for the dtype (bf16 on compute capability below
     8.0, a T4), ``scaled_dot_product_attention`` falls back to its math kernel, which upcasts bf16
     to fp32 (``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp`` is off by default) and
     holds the scores and their softmax: 2 x 4 bytes x heads x tokens² per video in the batch.
-    Counted from CogVideoX-5b's configuration, not measured.
+    Counted from ``model``'s configuration, not measured.
 
     Example:
         >>> from helpers.planner import math_attention_gib
         >>> round(math_attention_gib(49)), round(math_attention_gib(17)), round(math_attention_gib(9), 1)
         (226, 35, 13.1)
     """
-    from .architecture import TRANSFORMER_5B
+    from .architecture import full_size_transformer_config
 
-    tokens = transformer_tokens(num_frames, height, width)
-    return 2 * 4 * TRANSFORMER_5B["num_attention_heads"] * tokens**2 * _videos(batch, guidance_scale) / GIB
+    tokens = transformer_tokens(num_frames, height, width, model)
+    heads = full_size_transformer_config(model)["num_attention_heads"]
+    return 2 * 4 * heads * tokens**2 * _videos(batch, guidance_scale) / GIB
 
 
 def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
-                       guidance_scale: float = 6.0) -> float:
+                       guidance_scale: float = 6.0, model: str = FIVE_B) -> float:
     """Memory fp32 attention (:class:`helpers.attention.FP32Attention`, a T4) needs on top of fused bf16 kernels.
 
     The query, key and value copied to fp32 and the fp32 output, for one layer at a time:
-    4 x 4 bytes x heads x tokens x head size per video in the batch. Counted from CogVideoX-5b's
+    4 x 4 bytes x heads x tokens x head size per video in the batch. Counted from ``model``'s
     configuration; ``media/benchmarks/t4_attention.json`` measured the kernel's own peak above
     its fp32 inputs (the output) under the T4's emulation.
 
@@ -147,10 +207,11 @@ def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
         >>> round(fp32_attention_gib(49), 2), round(fp32_attention_gib(17), 2)
         (1.63, 0.64)
     """
-    from .architecture import TRANSFORMER_5B
+    from .architecture import full_size_transformer_config
 
-    heads, dim = TRANSFORMER_5B["num_attention_heads"], TRANSFORMER_5B["attention_head_dim"]
-    return 4 * 4 * heads * transformer_tokens(num_frames, height, width) * dim * _videos(batch, guidance_scale) / GIB
+    config = full_size_transformer_config(model)
+    heads, dim = config["num_attention_heads"], config["attention_head_dim"]
+    return 4 * 4 * heads * transformer_tokens(num_frames, height, width, model) * dim * _videos(batch, guidance_scale) / GIB
 
 
 #: How attention is computed: fused bf16 kernels (compute capability 8.0+), fp32 on the
@@ -158,25 +219,32 @@ def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
 ATTENTION = {"fused": lambda **request: 0.0, "fp32": fp32_attention_gib, "math": math_attention_gib}
 
 
-def attention_here(report) -> str:
-    """How the kit's pipelines compute attention on ``report``'s GPU: "fp32" on a T4 (helpers.attention), else "fused".
+def attention_here(report, model: str = FIVE_B) -> str:
+    """How the kit's pipelines compute ``model``'s attention on ``report``'s GPU: "fp32" for a bf16 model on a T4
+    (helpers.attention), else "fused" (a T4's memory-efficient kernel takes the 2b's fp16).
 
     Example:
         >>> from types import SimpleNamespace
         >>> from helpers.planner import attention_here
-        >>> attention_here(SimpleNamespace(cuda=True, compute_capability="7.5"))
-        'fp32'
+        >>> t4 = SimpleNamespace(cuda=True, compute_capability="7.5")
+        >>> attention_here(t4), attention_here(t4, "CogVideoX-2b")
+        ('fp32', 'fused')
         >>> attention_here(SimpleNamespace(cuda=True, compute_capability="9.0"))
         'fused'
     """
     from .environment import needs_fp32_attention
+    from .family import member
 
-    return "fp32" if needs_fp32_attention(report) else "fused"
+    return "fp32" if needs_fp32_attention(report) and member(model).dtype == "bfloat16" else "fused"
 
 
 def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 720, batch: int = 1,
-            guidance_scale: float = 6.0, attention: str = "fused") -> Prediction:
-    """Predict a recipe's peak VRAM, peak host RAM and relative speed for a CogVideoX-5b request.
+            guidance_scale: float = 6.0, attention: str = "fused", model: str = FIVE_B) -> Prediction:
+    """Predict a recipe's peak VRAM, peak host RAM and relative speed for a request to ``model`` (CogVideoX-5b).
+
+    Another member's prediction counts its own weights and tokens, and takes its denoising memory per token from
+    ``media/benchmarks/family.json`` (:func:`denoise_gib_per_token`); the other constants, and every relative
+    speed, are the 5b's.
 
     ``attention`` (a key of :data:`ATTENTION`): "fp32" adds :func:`fp32_attention_gib` to the
     denoising stage (a T4 with the kit's :class:`helpers.attention.FP32Attention`), "math" adds
@@ -187,8 +255,12 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         >>> p = predict("model_cpu_offload+vae_tiling")
         >>> round(p.peak_vram_gib, 1), round(p.peak_host_rss_gib, 1)
         (13.1, 21.3)
+        >>> round(predict("low_ram_staged", model="CogVideoX-2b").peak_vram_gib, 1)  # T5, loaded alone, is the peak
+        11.3
     """
-    m, w = MEASURED, weights_gib()
+    from .architecture import full_size_transformer_config
+
+    m, w = MEASURED, weights_gib(model)
     # ff_chunking was measured to leave every peak where it was: it changes no prediction.
     steps = set(recipe.split("+")) - {"ff_chunking"}
     if "low_ram_staged" in steps:
@@ -196,12 +268,12 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     fp8 = "layerwise_fp8" in steps
     t5, vae = w["text_encoder"], w["vae"]
     dit = w["transformer"] * m["fp8_share"] if fp8 else w["transformer"]
-    tokens = transformer_tokens(num_frames, height, width)
-    denoise = m["denoise_gib_per_token"] * tokens * _videos(batch, guidance_scale)
+    tokens = transformer_tokens(num_frames, height, width, model)
+    denoise = denoise_gib_per_token(model)[0] * tokens * _videos(batch, guidance_scale)
     if attention not in ATTENTION:
         raise ValueError(f"attention={attention!r}: choose one of {', '.join(ATTENTION)}")
     denoise += ATTENTION[attention](num_frames=num_frames, height=height, width=width, batch=batch,
-                                    guidance_scale=guidance_scale)
+                                    guidance_scale=guidance_scale, model=model)
     # decoding: one tile at a time (small tiles before the default ones), else whole frames; all the batch's
     # videos at once unless sliced
     decode = (m["decode_small_tile_gib"] if "vae_small_tiles" in steps
@@ -210,13 +282,13 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
 
     # Host RAM: the offloading recipes hold every weight there (group offloading extra copies of T5 and the
     # transformer); the others only what passes through while a component loads.
-    total, blocks = t5 + dit + vae, 2 * dit / 42 + vae
+    total, blocks = t5 + dit + vae, 2 * dit / full_size_transformer_config(model)["num_layers"] + vae
     offloaded = m["host_base_gib"] + total
     streams = offloaded + m["host_group_streams_extra_share"] * (t5 + w["transformer"])
     loading = m["host_base_gib"] + (m["host_fp8_share"] * sum(w.values()) if fp8
-                                    else m["host_loading_share"] * w["transformer"])
+                                    else m["host_loading_share"] * max(w.values()))  # the largest one loading
     # The weights each family keeps on the GPU while it encodes, denoises and decodes, and its host RAM; a recipe
-    # belongs to the first family it names. Group offloading keeps about two of the transformer's 42 blocks there, and
+    # belongs to the first family it names. Group offloading keeps about two of the transformer's blocks there, and
     # the VAE; diffusers' block-level offloading finds no block list directly under T5EncoderModel, so T5 moves to the
     # GPU whole (lean offloading streams it leaf by leaf).
     families = {"low_ram_staged": (t5, dit + vae, vae, loading), "all_on_gpu": (total, total, total, loading),
@@ -247,7 +319,8 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
         'low_ram_staged'
     """
     if vram_gib <= 0:
-        return None, "no CUDA GPU: CogVideoX-5b cannot run here; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
+        return None, (f"no CUDA GPU: {request.get('model', FIVE_B)} cannot run here; CogVideoX-nano runs on the CPU "
+                      "(MODEL = 'nano').")
     predictions = [predict(r, **request) for r in RECIPES if allow_fp8 or "fp8" not in r]
     fitting = [p for p in predictions if p.fits(vram_gib, ram_gib)]
     if not fitting:
@@ -262,6 +335,42 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
                   f"{best.peak_host_rss_gib:.1f} GiB host RAM of {ram_gib:.1f})"
                   + (f"; {faster.recipe} would need {faster.peak_vram_gib:.1f} GiB VRAM and "
                      f"{faster.peak_host_rss_gib:.1f} GiB RAM" if faster else ""))
+
+
+#: The members :func:`recommend_model` weighs for text to video, in the order it prefers them: the kit's main model,
+#: then the smaller 2b (the 1.5 models make another video, 81 frames at 768x1360: ask for them by name).
+TEXT_TO_VIDEO_MEMBERS = (FIVE_B, "CogVideoX-2b")
+
+
+def recommend_model(report, allow_fp8: bool = False, **request) -> tuple[str | None, Prediction | None, str]:
+    """The first member of :data:`TEXT_TO_VIDEO_MEMBERS` with a recipe that fits ``report``'s machine at its own
+    request (49x480x720; ``request`` overrides), the recipe's prediction, and why; ``(None, None, why)`` when none fits.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.planner import recommend_model
+        >>> t4 = SimpleNamespace(cuda=True, vram_total_gib=15.0, host_ram_total_gib=12.7, compute_capability="7.5")
+        >>> name, best, why = recommend_model(t4)
+        >>> name, best.recipe
+        ('CogVideoX-2b', 'low_ram_staged')
+        >>> print(why)  # doctest: +ELLIPSIS
+        CogVideoX-2b, low_ram_staged: the fastest recipe that fits (11.3 GiB VRAM of 15.0, ...; CogVideoX-5b: nothing fits ...
+        >>> recommend_model(SimpleNamespace(cuda=False))[2]
+        "no CUDA GPU: the CogVideoX models need one; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
+    """
+    from .family import member
+
+    if not getattr(report, "cuda", False):
+        return None, None, "no CUDA GPU: the CogVideoX models need one; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
+    vram, ram, passed = report.vram_total_gib or 0.0, report.host_ram_total_gib, []
+    for name in TEXT_TO_VIDEO_MEMBERS:
+        m = member(name)
+        best, why = recommend(vram, ram, allow_fp8, **{"num_frames": m.num_frames, "height": m.height, "width": m.width,
+                                                        "attention": attention_here(report, name), **request, "model": name})
+        if best:
+            return name, best, "; ".join([f"{name}, {why}"] + passed)
+        passed.append(f"{name}: {why.split(' Ask')[0]}")
+    return None, None, "; ".join(passed)
 
 
 def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple[str, str]:
@@ -288,7 +397,12 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     """
     seed = "model_cpu_offload+vae_tiling"
     goal = recipe if recipe in ("fastest", "leanest") else None
-    request.setdefault("attention", attention_here(report))
+    from .family import member
+
+    request.setdefault("model", member_name(choice) or FIVE_B)
+    request.setdefault("attention", attention_here(report, request["model"]))
+    for key in ("num_frames", "height", "width"):  # the model's own request unless it says otherwise
+        request.setdefault(key, getattr(member(request["model"]), key))
     if recipe and not goal:
         return recipe, f"recipe {recipe}: set in the parameters cell"
     if not report.cuda:
@@ -298,7 +412,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         return "all_on_gpu", ("recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
                               + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else ""))
     vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
-    if goal == "fastest" and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * ram:
+    if goal == "fastest" and request["model"] == FIVE_B and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * ram:
         # speed steps were measured with everything on the GPU: their own peaks (fp8 halves the
         # transformer) decide whether that fits, not the bf16 prediction
         speed, speed_why = fastest_speed(report, "all_on_gpu+vae_tiling")
@@ -316,8 +430,33 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     return best.recipe, f"recipe {why} (helpers.planner){no_speed}{other_member_note(choice)}"
 
 
+def member_name(choice) -> str | None:
+    """The family member ``choice`` (:func:`helpers.choose_model`'s) is, by its folder's design or its hub id; ``None``
+    for the kit's own models and a model the family table does not know.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.planner import member_name
+        >>> member_name(helpers.choose_model("THUDM/CogVideoX-2b")), member_name(helpers.choose_model("nano"))
+        ('CogVideoX-2b', None)
+    """
+    import json
+    from pathlib import Path
+
+    from .family import member, member_of
+
+    if choice.kit_model:
+        return None
+    config = Path(choice.source) / "transformer" / "config.json"
+    try:
+        return member_of(json.loads(config.read_text())).name if config.is_file() else member(choice.source).name
+    except ValueError:  # a hub id the family table does not know, or an unreadable config
+        return None
+
+
 def other_member_note(choice) -> str:
-    """A note for a family member other than the 5b's: the planner's figures are CogVideoX-5b's, measured.
+    """What the planner's figures are for a family member other than the 5b's: its own memory where
+    ``media/benchmarks/family.json`` measured it (:func:`denoise_gib_per_token`), the 5b's speeds.
 
     Example:
         >>> import helpers
@@ -325,22 +464,14 @@ def other_member_note(choice) -> str:
         >>> other_member_note(helpers.choose_model("THUDM/CogVideoX-5b")), other_member_note(helpers.choose_model("nano"))
         ('', '')
         >>> other_member_note(helpers.choose_model("THUDM/CogVideoX1.5-5B"))  # doctest: +ELLIPSIS
-        '; the planner measured CogVideoX-5b: for CogVideoX1.5-5B its figures are an estimate ...'
+        "; for CogVideoX1.5-5B: its own weights, and its denoising memory measured on a GPU (media/benchmarks/family.json); ..."
     """
-    import json
-    from pathlib import Path
-
-    from .family import member, member_of
-
-    config = Path(choice.source) / "transformer" / "config.json"
-    try:
-        name = member_of(json.loads(config.read_text())).name if config.is_file() else member(choice.source).name
-    except ValueError:  # a hub id the family table does not know, or an unreadable config: nothing to add
+    name = member_name(choice)
+    if name in (None, FIVE_B, "CogVideoX-5b-I2V"):
         return ""
-    if choice.kit_model or name in ("CogVideoX-5b", "CogVideoX-5b-I2V"):
-        return ""
-    return (f"; the planner measured CogVideoX-5b: for {name} its figures are an estimate (media/benchmarks/"
-            "family.json will hold its own)")
+    memory = ("its denoising memory measured on a GPU (media/benchmarks/family.json)" if denoise_gib_per_token(name)[1]
+              else "the 5b's denoising memory per token (an estimate: media/benchmarks/family.json has no row for it)")
+    return f"; for {name}: its own weights, and {memory}; the relative speeds are CogVideoX-5b's"
 
 
 @dataclass
@@ -378,13 +509,13 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
         >>> print(fit.why)  # doctest: +ELLIPSIS
         skipped THUDM/CogVideoX-5b: the planner picks low_ram_staged for it here, ...; using CogVideoX-nano here.
     """
-    from .architecture import TRANSFORMER_5B
+    from .family import member
     from .loading import KIT_MODEL_LABELS, choose_model
     from .workshop import shrink
 
     choice = choose_model(model)
-    request.setdefault("num_frames", shrink({"num_frames": TRANSFORMER_5B["sample_frames"]}, None,
-                                            fixed_frames=task != "text")["num_frames"])
+    own = member(member_name(choice) or FIVE_B).num_frames
+    request.setdefault("num_frames", shrink({"num_frames": own}, None, fixed_frames=task != "text")["num_frames"])
     try:
         chosen, why = choose_recipe(report, choice, recipe, **request)
         if whole_gpu and report.cuda and not chosen.startswith("all_on_gpu"):
@@ -394,11 +525,24 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
         else:
             return Fit(choice, chosen, why, False)
     except RuntimeError as e:  # nothing fits (a T4 at 49 frames)
-        why = str(e).split(" Ask")[0].rstrip(".") + _smaller_request(report, task, **request)
+        why = str(e).split(" Ask")[0].rstrip(".") + _smaller_request(report, task, **request) + _smaller_member(report, choice, task)
     fallback = choose_model("nano-i2v" if task == "image" else "nano")
     name = KIT_MODEL_LABELS[fallback.kit_model].split(" (")[0]
     return Fit(fallback, choose_recipe(report, fallback, recipe)[0], f"skipped {choice.source}: {why}; using {name} here.",
                True)
+
+
+def _smaller_member(report, choice, task: str) -> str:
+    """``"; CogVideoX-2b fits here (...)"`` where the 5b does not fit and :func:`recommend_model` finds the 2b does."""
+    from .family import member
+
+    if task != "text" or member_name(choice) != FIVE_B:
+        return ""
+    name, best, _ = recommend_model(report)
+    if name in (None, FIVE_B):
+        return ""
+    return (f"; {name} fits here at its own request ({best.recipe}, {best.peak_vram_gib:.1f} GiB VRAM and "
+            f"{best.peak_host_rss_gib:.1f} GiB host RAM predicted): MODEL = '{member(name).hub_id}'")
 
 
 def _smaller_request(report, task: str, **request) -> str:
@@ -527,12 +671,19 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     from .architecture import TRANSFORMER_5B, VAE_5B
     from .checks import RequestError, check_dimension
 
+    from .family import member
+
+    m = member(args.model)
+    for name, default in (("frames", m.num_frames), ("height", m.height), ("width", m.width)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.frames < 1:
-        parser.error(f"--frames {args.frames}: must be at least 1 (49 is CogVideoX-5b's; 8N+1 counts such as 25 or 17).")
+        parser.error(f"--frames {args.frames}: must be at least 1 ({m.num_frames} is {m.name}'s; {m.frame_rule} counts "
+                     f"such as {m.frame_step * 3 + 1} or {m.frame_step * 2 + 1}).")
     vae, patch = 2 ** (len(VAE_5B["block_out_channels"]) - 1), TRANSFORMER_5B["patch_size"]  # as diffusers computes them
     for name in ("height", "width"):
         try:
-            check_dimension(name, getattr(args, name), vae * patch, parser.get_default(name),
+            check_dimension(name, getattr(args, name), vae * patch, getattr(m, name),
                             f"CogVideoX-5b's {vae}x VAE downscaling times patch size {patch}")
         except RequestError as e:
             parser.error(f"--{e}")
@@ -552,8 +703,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.planner", description=__doc__.splitlines()[0])
     parser.add_argument("--vram-gib", type=float, help="GPU memory (default: this machine's)")
     parser.add_argument("--ram-gib", type=float, help="host RAM (default: this machine's)")
-    for name, default in (("frames", 49), ("height", 480), ("width", 720), ("batch", 1)):
-        parser.add_argument(f"--{name}", type=int, default=default)
+    from .family import BY_NAME, member
+
+    parser.add_argument("--model", choices=BY_NAME, default=FIVE_B, help="the family member to plan for")
+    for name in ("frames", "height", "width"):
+        parser.add_argument(f"--{name}", type=int, help="default: the model's own (49x480x720 for CogVideoX-5b)")
+    parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
     args = parser.parse_args(argv)
     _check_args(parser, args)
@@ -564,9 +719,11 @@ def main(argv: list[str] | None = None) -> int:
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
         args.compute_capability = args.compute_capability or report.compute_capability or "8.0"
-    request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch,
-                   attention=attention_here(argparse.Namespace(cuda=True, compute_capability=args.compute_capability)))
-    print(f"CogVideoX-5b, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
+    gpu = argparse.Namespace(cuda=True, compute_capability=args.compute_capability, vram_total_gib=args.vram_gib,
+                             host_ram_total_gib=args.ram_gib)
+    request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch, model=args.model,
+                   attention=attention_here(gpu, args.model))
+    print(f"{args.model}, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
           f"on {args.vram_gib:g} GiB VRAM and {args.ram_gib:g} GiB host RAM, compute capability {args.compute_capability}"
           + (" (attention in fp32: no fused bf16 kernel)" if request["attention"] == "fp32" else ""))
     for r in RECIPES:
@@ -578,6 +735,11 @@ def main(argv: list[str] | None = None) -> int:
     if best:
         print(f"recommended recipe: {best.recipe} predicted_peak_vram_gib={best.peak_vram_gib:.2f} "
               f"predicted_peak_host_rss_gib={best.peak_host_rss_gib:.2f}")
+    elif args.model in TEXT_TO_VIDEO_MEMBERS and args.vram_gib > 0:
+        name, other, _ = recommend_model(gpu, batch=args.batch)
+        if other:
+            print(f"{name} fits here instead: {other.recipe} (MODEL = '{member(name).hub_id}'; "
+                  f"python -m helpers.planner --model {name})")
     return 0 if best else 1
 
 

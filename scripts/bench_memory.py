@@ -13,6 +13,8 @@ decode's time and peak VRAM are measured apart. 49 frames at 480x720, guidance 6
     python scripts/bench_memory.py                       # every recipe
     python scripts/bench_memory.py --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling
     python scripts/bench_memory.py --vram-cap-gib 15 --recipes low_ram_staged   # a simulated 15 GB GPU
+    COGVIDEOX_EMULATE=t4 python scripts/bench_memory.py --vram-cap-gib 15 --recipes low_ram_staged  # a T4's kernels,
+                                                                                 # VRAM and host RAM (helpers.environment)
     python scripts/bench_memory.py --recipes low_ram_staged+int8_transformer     # the transformer int8 weight-only
                                                                                  # (not in the planner yet)
     python scripts/bench_memory.py --chart          # (any machine) predictions + chart from the results
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -60,7 +63,10 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
 
     import helpers
 
-    if cap_gib:
+    from helpers.environment import EMULATE_ENV, emulated_profile
+
+    emulated = emulated_profile()  # COGVIDEOX_EMULATE=t4: import helpers shaped the GPU (its cap, kernels, host RAM)
+    if cap_gib and emulated is None:
         torch.cuda.set_per_process_memory_fraction(cap_gib * GIB / torch.cuda.get_device_properties(0).total_memory)
     recipe_steps, _, frames = recipe.partition("@")
     num_frames = int(frames.removesuffix("frames")) if frames else None  # None: the model's own (49; 1.5: 81)
@@ -117,7 +123,8 @@ def run_one(folder: str, recipe: str, steps: int, cap_gib: float | None) -> dict
         recipe=recipe,
         applied=applied,
         gpu=torch.cuda.get_device_name(0),
-        vram_cap_gib=cap_gib,
+        vram_cap_gib=emulated.vram_gib if emulated else cap_gib,
+        emulated=os.environ[EMULATE_ENV] if emulated else None,
         num_frames=num_frames,
         frames_returned=int(frames_returned),
         load_s=None if load_s is None else round(load_s, 1),

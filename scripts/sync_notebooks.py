@@ -305,6 +305,43 @@ def family_table() -> str:
     return "\n".join(rows)
 
 
+def family_measured_table() -> str:
+    """media/benchmarks/family.json's rows, and what the planner picks from them for three machines."""
+    from types import SimpleNamespace
+
+    from helpers.planner import recommend_model
+
+    record = json.loads((ROOT / "media" / "benchmarks" / "family.json").read_text())
+    gpus = sorted({r["gpu"] for r in record["results"] if "gpu" in r})
+    rows = [f"Written by `scripts/bench_memory.py --model` to `media/benchmarks/family.json` on {', '.join(gpus)}: "
+            f"{record['note']}", "",
+            "| model | recipe | request | s/step | decode s | 50 steps + decode, s | peak VRAM GiB | host RAM GiB |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in record["results"]:
+        where = f" (emulated {r['emulated']})" if r.get("emulated") else ""
+        if "error" in r:
+            rows.append(f"| {r['model']} | `{r['recipe']}`{where} | failed: {r['error'][:120]} | | | | | |")
+            continue
+        decoded = "" if r["frames_returned"] == r["num_frames"] else f" (decoded {r['frames_returned']}*)"
+        rows.append(f"| {r['model']} | `{r['recipe']}`{where} | {r['num_frames']} frames{decoded} | {r['step_s']:.2f} | "
+                    f"{r['decode_s']:.1f} | {r['end_to_end_50_steps_s']:.0f} | {r['peak_vram_gib']:.1f} | "
+                    f"{r['peak_host_rss_gib']:.1f} |")
+    if any(r.get("frames_returned", r.get("num_frames")) != r.get("num_frames") for r in record["results"]):
+        rows += ["", "\\* The benchmark decoded the pipeline's latents itself and kept the latent frame CogVideoX1.5's "
+                 "pipeline pads (its own decode drops it): these decode figures are for the frames shown. "
+                 "`helpers.checks.trim_latent_padding` now drops it (the low-RAM path had the same fault); "
+                 "`bash scripts/gpu_session.sh family` measures them again."]
+    rows += ["", "What `helpers.planner.recommend_model` picks from these files (CogVideoX-5b first, then the 2b; "
+             "predicted peaks, no T4 here to time it):", ""]
+    for label, vram, ram, cc in (("free Colab T4 (15 GiB, 12.7 GiB RAM)", 15.0, 12.7, "7.5"),
+                                 ("24 GB card, 32 GiB RAM", 24.0, 32.0, "8.9"), ("80 GB card, 128 GiB RAM", 80.0, 128.0, "9.0")):
+        name, best, _ = recommend_model(SimpleNamespace(cuda=True, vram_total_gib=vram, host_ram_total_gib=ram,
+                                                        compute_capability=cc))
+        rows.append(f"- {label}: " + (f"{name} with `{best.recipe}` ({best.peak_vram_gib:.1f} GiB VRAM, "
+                                      f"{best.peak_host_rss_gib:.1f} GiB host RAM)" if name else "none fits"))
+    return "\n".join(rows)
+
+
 FACTORY_ANCHOR = ("Published for comparison, not measured here: cogvideox-factory reports training a CogVideoX-5b LoRA "
                   "(rank 64, batch 1, gradient checkpointing) in about 20 GB.")
 
@@ -536,6 +573,7 @@ def main() -> int:
         new = replace_between(new, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
     new = replace_between(new, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
     new = replace_between(new, "<!-- family:start -->", "<!-- family:end -->", family_table())
+    new = replace_between(new, "<!-- family-measured:start -->", "<!-- family-measured:end -->", family_measured_table())
     new = replace_between(new, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())

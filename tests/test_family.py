@@ -115,6 +115,9 @@ def test_on_a_gpu_each_member_loads_in_its_own_dtype(monkeypatch):
     assert default_dtype(small_model_path(design="2b")) == torch.float16  # the 2b was trained in fp16
     assert default_dtype(small_model_path(design="1.5")) == torch.bfloat16
     assert default_dtype(small_model_path()) == torch.bfloat16
+    from helpers.low_ram import StagedPipeline  # the low-RAM path, which the planner picks for the 2b on a T4, too
+
+    assert StagedPipeline(small_model_path(design="2b")).dtype == torch.float16
 
 
 @pytest.mark.parametrize("m", FAMILY, ids=lambda m: m.name)
@@ -126,16 +129,22 @@ def test_each_full_size_architecture_is_recognised_as_its_member(m):
     assert str(pipe.transformer.dtype) == f"torch.{m.dtype}"
 
 
-def test_the_planner_says_its_figures_are_the_5bs_for_another_member():
+def test_the_planner_says_which_figures_are_the_members_own(monkeypatch):
     from types import SimpleNamespace
 
-    from helpers.planner import choose_recipe
+    from helpers import planner
 
     h100 = SimpleNamespace(cuda=True, vram_total_gib=79.2, host_ram_total_gib=200, compute_capability="9.0")
-    _, why = choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-2b"))
-    assert "for CogVideoX-2b its figures are an estimate" in why
-    _, why = choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-5b"))
-    assert "estimate" not in why
+    _, why = planner.choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-2b"))
+    assert "for CogVideoX-2b: its own weights, and its denoising memory measured on a GPU" in why
+    assert "the relative speeds are CogVideoX-5b's" in why
+    _, why = planner.choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX1.5-5B-I2V"))  # its text twin's row
+    assert "for CogVideoX1.5-5B-I2V: its own weights, and its denoising memory measured" in why
+    _, why = planner.choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-5b"))
+    assert "for CogVideoX" not in why and "estimate" not in why
+    monkeypatch.setattr(planner, "benchmark_results", lambda name="memory.json": None)  # no family.json shipped
+    _, why = planner.choose_recipe(h100, helpers.choose_model("THUDM/CogVideoX-2b"))
+    assert "the 5b's denoising memory per token (an estimate" in why
 
 
 def test_a_frame_count_that_is_no_whole_number_gets_the_members_drafts(family):

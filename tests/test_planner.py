@@ -114,3 +114,63 @@ def test_apply_recipe_takes_speed_steps_after_memory_steps():
     assert pipe.transformer.transformer_blocks[0].attn1.fused_projections
     with pytest.raises(ValueError, match="speed steps"):
         helpers.apply_recipe(pipe, "vae_tiling+warp_speed")
+
+
+# --- the family: each member's own memory (media/benchmarks/family.json) --------------------------
+FAMILY_ROWS = [r for r in json.loads((Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "family.json")
+                                     .read_text())["results"] if "error" not in r]
+
+
+def test_the_family_rows_are_random_full_size_models_on_a_gpu():
+    note = json.loads((Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "family.json").read_text())["note"]
+    assert "RANDOM weights" in note
+    assert {r["model"] for r in FAMILY_ROWS} >= {"CogVideoX-2b", "CogVideoX1.5-5B"}
+    assert all(r["gpu"].startswith("NVIDIA") and r["step_s"] > 0 for r in FAMILY_ROWS)
+
+
+@pytest.mark.parametrize("measured", FAMILY_ROWS, ids=lambda r: f"{r['model']}-{r['recipe']}")
+def test_each_members_predicted_peaks_are_within_10_percent_of_measured(measured):
+    """Calibrated on the all-on-GPU row's denoising peak; the offload row and both host RAM figures are predictions."""
+    from helpers.family import member
+
+    m = member(measured["model"])
+    t4 = SimpleNamespace(cuda=True, compute_capability="7.5")  # a row run under COGVIDEOX_EMULATE=t4: its kernels
+    attention = planner.attention_here(t4, m.name) if measured.get("emulated") == "t4" else "fused"
+    p = planner.predict(measured["recipe"], num_frames=measured["num_frames"], height=m.height, width=m.width,
+                        model=m.name, attention=attention)
+    assert abs(p.peak_vram_gib - measured["peak_vram_gib"]) <= 0.1 * measured["peak_vram_gib"], p
+    assert abs(p.peak_host_rss_gib - measured["peak_host_rss_gib"]) <= 0.1 * measured["peak_host_rss_gib"], p
+
+
+@pytest.mark.parametrize("machine, model, recipe", [
+    (gpu(15.0, "7.5", ram=12.7), "CogVideoX-2b", "low_ram_staged"),  # free Colab's T4: the 5b fits nothing
+    (gpu(24.0, "8.9", ram=32.0), "CogVideoX-5b", "low_ram_staged"),
+    (gpu(80.0, "9.0", ram=128.0), "CogVideoX-5b", "all_on_gpu"),
+], ids=["t4", "24gb", "80gb"])
+def test_recommend_model_picks_the_member_and_recipe_that_fit(machine, model, recipe):
+    name, best, why = planner.recommend_model(machine)
+    assert (name, best.recipe) == (model, recipe), why
+    assert best.fits(machine.vram_total_gib, machine.host_ram_total_gib)
+    if name != "CogVideoX-5b":
+        assert "CogVideoX-5b: nothing fits" in why  # it says why the 5b was passed over
+
+
+def test_on_a_t4_the_5b_falls_back_and_names_the_2b_that_fits(capsys):
+    fit = planner.model_that_fits(gpu(15.0, "7.5", ram=12.7), "THUDM/CogVideoX-5b")
+    assert fit.fell_back and "CogVideoX-2b fits here at its own request (low_ram_staged" in fit.why
+    assert "MODEL = 'THUDM/CogVideoX-2b'" in fit.why
+    assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 1
+    assert "CogVideoX-2b fits here instead: low_ram_staged" in capsys.readouterr().out
+    assert planner.main(["--model", "CogVideoX-2b", "--vram-gib", "15", "--ram-gib", "12.7",
+                         "--compute-capability", "7.5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CogVideoX-2b, 49x480x720") and "recommended recipe: low_ram_staged" in out
+    assert "attention in fp32" not in out  # fp16 takes the T4's memory-efficient kernel
+
+
+def test_a_1_5_request_is_planned_at_its_own_size_and_tokens():
+    assert planner.transformer_tokens(81, 768, 1360, model="CogVideoX1.5-5B") == 11 * 48 * 85 + 226
+    fit = planner.model_that_fits(gpu(24.0, "8.9", ram=32.0), "THUDM/CogVideoX1.5-5B")
+    assert "for CogVideoX1.5-5B: its own weights, and its denoising memory measured" in fit.why
+    predicted = planner.predict(fit.recipe, num_frames=81, height=768, width=1360, model="CogVideoX1.5-5B")
+    assert predicted.peak_vram_gib <= 0.95 * 24.0 and predicted.peak_vram_gib > planner.predict(fit.recipe).peak_vram_gib
