@@ -94,6 +94,16 @@ def gpu_cost(bench: str | None) -> str:
                 f"them, end to end) on an {gpu}, measured with "
                 f"their full-size architectures and **random weights** (`{bench}`): {rows or 'nothing finished'}. "
                 "A T4 is not measured (none here).")
+    if bench.endswith("family.json"):  # the family's other members, all on the GPU
+        from helpers.family import member
+
+        rows = [r for r in b["results"] if r.get("recipe") == "all_on_gpu+vae_tiling" and "error" not in r]
+        said = "; ".join(f"{r['model']} ({r['num_frames']}x{member(r['model']).height}x{member(r['model']).width}, "
+                         f"{member(r['model']).dtype.replace('bfloat', 'bf').replace('float', 'fp')}) {r['step_s']:.2f} s "
+                         f"per step, {r['peak_vram_gib']:.1f} GiB peak VRAM" for r in rows)
+        return (f"This notebook runs CogVideoX-nano everywhere. The family's other members all on the GPU, measured on an "
+                f"{rows[0]['gpu'].replace('NVIDIA ', '')} with their full-size architectures and **random weights** "
+                f"(`{bench}`): {said}. A T4 is not measured (none here).")
     if bench.endswith("lora.json"):  # the LoRA benchmark: what loading and training one costs on the 5b
         rows = {r["name"]: r for r in b["results"] if "failed" not in r}
         plain, lora, fused = rows["no LoRA"], rows["rank 64"], rows["rank 64, fused"]
