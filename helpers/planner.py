@@ -514,7 +514,8 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
     from .workshop import shrink
 
     choice = choose_model(model)
-    own = member(member_name(choice) or FIVE_B).num_frames
+    request.setdefault("model", member_name(choice) or FIVE_B)
+    own = member(request["model"]).num_frames
     request.setdefault("num_frames", shrink({"num_frames": own}, None, fixed_frames=task != "text")["num_frames"])
     try:
         chosen, why = choose_recipe(report, choice, recipe, **request)
@@ -548,8 +549,8 @@ def _smaller_member(report, choice, task: str) -> str:
 def _smaller_request(report, task: str, **request) -> str:
     """``"; it fits with NUM_FRAMES = 17 (...)"`` for the first smaller 8N+1 count that fits here, else ``""``."""
     for frames in (f for f in (17, 9) if task == "text" and f < request["num_frames"]):
-        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, attention=attention_here(report),
-                            **{**request, "num_frames": frames})
+        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib,
+                            attention=attention_here(report, request.get("model", FIVE_B)), **{**request, "num_frames": frames})
         if best:
             return (f"; it fits with NUM_FRAMES = {frames} ({best.recipe}, {best.peak_vram_gib:.1f} GiB VRAM and "
                     f"{best.peak_host_rss_gib:.1f} GiB host RAM predicted)")
