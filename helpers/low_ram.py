@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from .loading import model_folder
+from .loading import default_dtype, model_folder
 from .measure import free_memory
 
 
@@ -79,7 +79,6 @@ def generate_low_ram(
 
     from .attention import use_fp32_attention_where_needed
     from .checks import check_seed, model_defaults, trim_latent_padding
-    from .loading import default_dtype
 
     check_seed(seed)  # before anything loads
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -144,8 +143,7 @@ class StagedPipeline:
     """
 
     def __init__(self, model: str | os.PathLike | None = None) -> None:
-        from .loading import default_dtype
-
+    
         self.model, self.configs = model, config_only_pipeline(model)
         self.dtype = default_dtype(self.configs.config["_name_or_path"])
 

@@ -395,10 +395,10 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         >>> choose_recipe(rtx4090, five_b, "fastest")[0], choose_recipe(rtx4090, five_b)[0]
         ('all_on_gpu+vae_tiling+fp8+compile', 'low_ram_staged')
     """
-    seed = "model_cpu_offload+vae_tiling"
-    goal = recipe if recipe in ("fastest", "leanest") else None
     from .family import member
 
+    seed = "model_cpu_offload+vae_tiling"
+    goal = recipe if recipe in ("fastest", "leanest") else None
     request.setdefault("model", member_name(choice) or FIVE_B)
     request.setdefault("attention", attention_here(report, request["model"]))
     for key in ("num_frames", "height", "width"):  # the model's own request unless it says otherwise

@@ -99,7 +99,7 @@ def gpu_cost(bench: str | None) -> str:
 
         rows = [r for r in b["results"] if r.get("recipe") == "all_on_gpu+vae_tiling" and "error" not in r]
         said = "; ".join(f"{r['model']} ({r['num_frames']}x{member(r['model']).height}x{member(r['model']).width}, "
-                         f"{member(r['model']).dtype.replace('bfloat', 'bf').replace('float', 'fp')}) {r['step_s']:.2f} s "
+                         f"{dtype_label(member(r['model']).dtype)}) {r['step_s']:.2f} s "
                          f"per step, {r['peak_vram_gib']:.1f} GiB peak VRAM" for r in rows)
         return (f"This notebook runs CogVideoX-nano everywhere. The family's other members all on the GPU, measured on an "
                 f"{rows[0]['gpu'].replace('NVIDIA ', '')} with their full-size architectures and **random weights** "
@@ -298,6 +298,11 @@ def prompts_table() -> str:
     return "\n".join(rows)
 
 
+def dtype_label(dtype: str) -> str:
+    """``"bfloat16"`` as ``"bf16"``, ``"float16"`` as ``"fp16"``."""
+    return dtype.replace("bfloat", "bf").replace("float", "fp")
+
+
 def family_table() -> str:
     """helpers.family's table as the README shows it."""
     from helpers.family import FAMILY
@@ -309,7 +314,7 @@ def family_table() -> str:
                 else f"{m.height}x{m.width} only (learned positions: others fail)" if m.task == "image"
                 else f"{m.height}x{m.width} (others run, with less quality)")
         scheduler = m.scheduler.replace("CogVideoX", "").replace("Scheduler", "") + (", `use_dynamic_cfg=True`" if "DPM" in m.scheduler else "")
-        rows.append(f"| `{m.hub_id}` | `{m.pipeline}` | {m.dtype.replace('float', 'fp').replace('bfp16', 'bf16')} | "
+        rows.append(f"| `{m.hub_id}` | `{m.pipeline}` | {dtype_label(m.dtype)} | "
                     f"{m.num_frames} frames, {m.height}x{m.width}, {m.num_inference_steps} steps, guidance {m.guidance_scale:g} | "
                     f"{m.frame_rule}, up to {m.max_frames} | {size} | {m.fps} | {scheduler} | {m.prompt_tokens} |")
     return "\n".join(rows)
