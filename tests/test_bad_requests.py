@@ -221,6 +221,9 @@ def refused(main, argv, capsys) -> str:
     (["--vram-gib", "inf", "--ram-gib", "12"], r"--vram-gib inf: must be a finite number of GiB"),
     (["--compute-capability", "sm75"], r"--compute-capability 'sm75': must look like 7.5"),
     (["--compute-capability", "7"], r"--compute-capability '7': must look like 7.5"),
+    (["--model", "CogVideoX1.5-5B", "--frames", "0"], r"--frames 0: must be at least 1 \(81 is CogVideoX1.5-5B's; "
+                                                      r"16N\+1 counts such as 49 or 33\)"),
+    (["--model", "CogVideoX-7b"], r"--model: invalid choice: 'CogVideoX-7b' \(choose from .*CogVideoX-2b"),
 ])
 def test_planner_command_line_refuses_bad_numbers(capsys, argv, message):
     err = refused(planner.main, argv, capsys)
