@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 from .checks import RequestError, check_request, check_seed, model_defaults
-from .loading import kit_model_kind, load_pipeline
+from .loading import kit_model_kind
 from .measure import measure
 from .nano import judge
 from .saving import save_video
@@ -385,27 +385,3 @@ class Panel:
             self.output.append_stdout(f"judged: {run.verdict}\n")
         self.gallery.outputs = ()
         self.gallery.append_display_data(history_image(self.history))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.explorer sweep``: CogVideoX-nano's guidance x steps grid -> media/explorer_sweep.png."""
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(prog="python -m helpers.explorer", description=main.__doc__)
-    parser.add_argument("command", choices=["sweep"])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "media" / "explorer_sweep.png")
-    args = parser.parse_args(argv)
-    pipe = load_pipeline("nano")
-    pipe.set_progress_bar_config(disable=True)
-    grid = sweep(pipe, Params(prompt="a red circle moving right on a dark background"),
-                 rows=("guidance", [1.0, 6.0]), columns=("steps", [2, 5, 25]))
-    args.out.write_bytes(grid_image(grid).data)
-    for row in grid:
-        print(" | ".join(f"{run.label()}: {run.verdict.colour}, {run.verdict.motion}" for run in row))
-    print("wrote", args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,6 +7,7 @@ The tooling around the model, kept out of ``helpers`` (which holds what a notebo
     python scripts/eval_nano.py gallery         # a strip per caption -> media/nano_gallery.png
     python scripts/eval_nano.py image           # image to video on the held-out scenes -> media/nano_i2v_eval.json
     python scripts/eval_nano.py prompts         # negative prompts, schedulers, token budget -> media/nano_prompt_eval.json
+    python scripts/eval_nano.py sweep           # 06's explorer grid, guidance x steps -> media/explorer_sweep.png
 """
 
 from __future__ import annotations
@@ -326,6 +327,20 @@ def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespa
                      f"(1 turns guidance off; {DEFAULT_GUIDANCE:g} is the default).")
 
 
+def explorer_sweep(out: Path = ROOT / "media" / "explorer_sweep.png") -> str:
+    """06's explorer over CogVideoX-nano's guidance x steps grid -> ``out``; the judge's verdict per cell."""
+    from helpers import load_pipeline
+    from helpers.explorer import Params, grid_image, sweep
+
+    pipe = load_pipeline("nano")
+    pipe.set_progress_bar_config(disable=True)
+    grid = sweep(pipe, Params(prompt="a red circle moving right on a dark background"),
+                 rows=("guidance", [1.0, 6.0]), columns=("steps", [2, 5, 25]))
+    out.write_bytes(grid_image(grid).data)
+    lines = [" | ".join(f"{run.label()}: {run.verdict.colour}, {run.verdict.motion}" for run in row) for row in grid]
+    return "\n".join(lines + [f"wrote {out}"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/eval_nano.py", description="Evaluate CogVideoX-nano on the CPU.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gallery", help="frame strips with captions -> media/nano_gallery.png")
     sub.add_parser("image", help="image to video on the held-out scenes, nano-i2v and nano -> media/nano_i2v_eval.json")
     sub.add_parser("prompts", help="negative prompts, schedulers, token budget -> media/nano_prompt_eval.json")
+    sub.add_parser("sweep", help="06's explorer grid, guidance x steps -> media/explorer_sweep.png")
     args = parser.parse_args(argv)
     if args.command == "evaluate":
         _check_evaluate_args(ev, args)
@@ -356,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "prompts":
         print(prompt_eval())
+        return 0
+    if args.command == "sweep":
+        print(explorer_sweep())
         return 0
     held_out = [s for s in all_scenes() if s.held_out][: args.limit]
     result = evaluate(scenes=held_out, steps=args.steps, guidance=args.guidance)
