@@ -143,7 +143,6 @@ class StagedPipeline:
     """
 
     def __init__(self, model: str | os.PathLike | None = None) -> None:
-    
         self.model, self.configs = model, config_only_pipeline(model)
         self.dtype = default_dtype(self.configs.config["_name_or_path"])
 

@@ -24,7 +24,9 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .environment import GIB
+from .architecture import TRANSFORMER_5B, VAE_5B, build_components, full_size_transformer_config
+from .environment import GIB, needs_fp32_attention
+from .family import BY_NAME, member, member_of
 
 
 #: Measured constants (H100, bf16, CogVideoX-5b architecture; media/benchmarks/memory.json).
@@ -91,9 +93,6 @@ def weights_gib(model: str = FIVE_B) -> dict[str, float]:
         >>> round(weights_gib("CogVideoX-2b")["text_encoder"], 2)
         10.75
     """
-    from .architecture import build_components
-    from .family import member
-
     half = member(model).dtype == "float16"
     sizes = {}
     for name, module in build_components(model).items():
@@ -113,18 +112,10 @@ def transformer_tokens(num_frames: int = 49, height: int = 480, width: int = 720
         >>> transformer_tokens(49, 480, 720), transformer_tokens(81, 768, 1360, model="CogVideoX1.5-5B")
         (17776, 45106)
     """
-    from .architecture import full_size_transformer_config
-
     config = full_size_transformer_config(model)
     latent_frames = (num_frames - 1) // 4 + 1
     frame_patches = -(-latent_frames // (config.get("patch_size_t") or 1))
     return frame_patches * (height // 16) * (width // 16) + 226
-
-
-def _measured_twin(model: str) -> str:
-    """The member whose measurements stand for ``model``'s: an image-to-video model's text-to-video twin (the same
-    transformer but its input channels)."""
-    return model.removesuffix("-I2V")
 
 
 def denoise_gib_per_token(model: str = FIVE_B) -> tuple[float, bool]:
@@ -138,11 +129,9 @@ def denoise_gib_per_token(model: str = FIVE_B) -> tuple[float, bool]:
         >>> [round(denoise_gib_per_token(m)[0] * 1e5, 1) for m in ("CogVideoX-5b", "CogVideoX-2b", "CogVideoX1.5-5B")]
         [7.7, 5.2, 7.6]
     """
-    twin = _measured_twin(model)
+    twin = model.removesuffix("-I2V")  # an image-to-video model is measured by its text-to-video twin
     if twin == FIVE_B:
         return MEASURED["denoise_gib_per_token"], True
-    from .family import member
-
     m = member(twin)
     for row in (benchmark_results("family.json") or {}).get("results", []):
         if row["model"] == twin and row["recipe"] == "all_on_gpu+vae_tiling" and row["num_frames"] == m.num_frames:
@@ -186,8 +175,6 @@ def math_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
         >>> round(math_attention_gib(49)), round(math_attention_gib(17)), round(math_attention_gib(9), 1)
         (226, 35, 13.1)
     """
-    from .architecture import full_size_transformer_config
-
     tokens = transformer_tokens(num_frames, height, width, model)
     heads = full_size_transformer_config(model)["num_attention_heads"]
     return 2 * 4 * heads * tokens**2 * _videos(batch, guidance_scale) / GIB
@@ -207,8 +194,6 @@ def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
         >>> round(fp32_attention_gib(49), 2), round(fp32_attention_gib(17), 2)
         (1.63, 0.64)
     """
-    from .architecture import full_size_transformer_config
-
     config = full_size_transformer_config(model)
     heads, dim = config["num_attention_heads"], config["attention_head_dim"]
     return 4 * 4 * heads * transformer_tokens(num_frames, height, width, model) * dim * _videos(batch, guidance_scale) / GIB
@@ -232,9 +217,6 @@ def attention_here(report, model: str = FIVE_B) -> str:
         >>> attention_here(SimpleNamespace(cuda=True, compute_capability="9.0"))
         'fused'
     """
-    from .environment import needs_fp32_attention
-    from .family import member
-
     return "fp32" if needs_fp32_attention(report) and member(model).dtype == "bfloat16" else "fused"
 
 
@@ -258,8 +240,6 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         >>> round(predict("low_ram_staged", model="CogVideoX-2b").peak_vram_gib, 1)  # T5, loaded alone, is the peak
         11.3
     """
-    from .architecture import full_size_transformer_config
-
     m, w = MEASURED, weights_gib(model)
     # ff_chunking was measured to leave every peak where it was: it changes no prediction.
     steps = set(recipe.split("+")) - {"ff_chunking"}
@@ -358,8 +338,6 @@ def recommend_model(report, allow_fp8: bool = False, **request) -> tuple[str | N
         >>> recommend_model(SimpleNamespace(cuda=False))[2]
         "no CUDA GPU: the CogVideoX models need one; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
     """
-    from .family import member
-
     if not getattr(report, "cuda", False):
         return None, None, "no CUDA GPU: the CogVideoX models need one; CogVideoX-nano runs on the CPU (MODEL = 'nano')."
     vram, ram, passed = report.vram_total_gib or 0.0, report.host_ram_total_gib, []
@@ -395,8 +373,6 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         >>> choose_recipe(rtx4090, five_b, "fastest")[0], choose_recipe(rtx4090, five_b)[0]
         ('all_on_gpu+vae_tiling+fp8+compile', 'low_ram_staged')
     """
-    from .family import member
-
     seed = "model_cpu_offload+vae_tiling"
     goal = recipe if recipe in ("fastest", "leanest") else None
     request.setdefault("model", member_name(choice) or FIVE_B)
@@ -442,8 +418,6 @@ def member_name(choice) -> str | None:
     """
     import json
     from pathlib import Path
-
-    from .family import member, member_of
 
     if choice.kit_model:
         return None
@@ -509,7 +483,6 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
         >>> print(fit.why)  # doctest: +ELLIPSIS
         skipped THUDM/CogVideoX-5b: the planner picks low_ram_staged for it here, ...; using CogVideoX-nano here.
     """
-    from .family import member
     from .loading import KIT_MODEL_LABELS, choose_model
     from .workshop import shrink
 
@@ -535,8 +508,6 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
 
 def _smaller_member(report, choice, task: str) -> str:
     """``"; CogVideoX-2b fits here (...)"`` where the 5b does not fit and :func:`recommend_model` finds the 2b does."""
-    from .family import member
-
     if task != "text" or member_name(choice) != FIVE_B:
         return ""
     name, best, _ = recommend_model(report)
@@ -669,10 +640,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     import math
     import re
 
-    from .architecture import TRANSFORMER_5B, VAE_5B
     from .checks import RequestError, check_dimension
-
-    from .family import member
 
     m = member(args.model)
     for name, default in (("frames", m.num_frames), ("height", m.height), ("width", m.width)):
@@ -704,8 +672,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.planner", description=__doc__.splitlines()[0])
     parser.add_argument("--vram-gib", type=float, help="GPU memory (default: this machine's)")
     parser.add_argument("--ram-gib", type=float, help="host RAM (default: this machine's)")
-    from .family import BY_NAME, member
-
     parser.add_argument("--model", choices=BY_NAME, default=FIVE_B, help="the family member to plan for")
     for name in ("frames", "height", "width"):
         parser.add_argument(f"--{name}", type=int, help="default: the model's own (49x480x720 for CogVideoX-5b)")
