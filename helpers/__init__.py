@@ -6,6 +6,7 @@ Example:
     >>> pipe = helpers.load_pipeline("small")  # doctest: +SKIP
 """
 
+import importlib as _importlib
 import logging as _logging
 import os as _os
 import warnings as _warnings
@@ -33,7 +34,6 @@ from .recipes import apply_recipe
 from .saving import outputs_dir, save_video
 from .small_model import build_small_model, small_model_path
 from .video import frame_strip, read_video, show_video, side_by_side
-from . import diagnose, low_ram, lora, nano, planner, quantization  # noqa: E402  (modules the notebooks use as helpers.planner, ...)
 
 # Notices that are harmless here and only confuse learners: torchao's optional GPU kernels on a
 # machine that cannot load them, torch's pytree notice about torchao's enums, and diffusers'
@@ -49,6 +49,23 @@ _warnings.filterwarnings("ignore", message="Already found a `peft_config` attrib
 
 for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
     _logging.getLogger(_name).addFilter(lambda record: not any(text in record.getMessage() for text in _HARMLESS))
+
+def __getattr__(name: str):
+    """``helpers.planner`` and the package's other modules, imported when first used, so that ``python -m
+    helpers.planner`` runs the planner's module once (imported here, runpy would warn that it was already imported).
+
+    Example:
+        >>> import helpers
+        >>> helpers.planner.predict("all_on_gpu").recipe
+        'all_on_gpu'
+    """
+    try:
+        return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":  # the module exists; something it imports does not
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
 
 __all__ = [
     "COGVIDEOX_5B",

@@ -6,6 +6,8 @@ command lines exit 2 through ``parser.error``; valid inputs still pass.
 
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +237,14 @@ def test_planner_command_line_accepts_a_t4(capsys):
     assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5",
                          "--frames", "17", "--height", "480", "--width", "720", "--batch", "1"]) == 0
     assert "recommended recipe:" in capsys.readouterr().out
+
+
+def test_the_planner_runs_as_a_module_without_warnings():
+    """``python -m helpers.planner`` as the README has it: its module runs once, so runpy has nothing to warn of."""
+    done = subprocess.run([sys.executable, "-W", "error", "-m", "helpers.planner", "--vram-gib", "24", "--ram-gib",
+                           "32"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "recommended recipe: low_ram_staged" in done.stdout
 
 
 # 7. The nano's command line.
