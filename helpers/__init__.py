@@ -8,6 +8,7 @@ Example:
 
 import importlib as _importlib
 import logging as _logging
+import types as _types
 import os as _os
 import warnings as _warnings
 
@@ -67,34 +68,5 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
-__all__ = [
-    "COGVIDEOX_5B",
-    "Measurement",
-    "ModelLoadError",
-    "RequestError",
-    "apply_recipe",
-    "build_small_model",
-    "check_exercise",
-    "check_model_folder",
-    "check_request",
-    "choose_model",
-    "download_model",
-    "environment_report",
-    "frame_strip",
-    "frames_returned",
-    "in_colab",
-    "latent_frames",
-    "load_pipeline",
-    "load_pipeline_for",
-    "measure",
-    "generate_and_measure",
-    "measurements_table",
-    "model_defaults",
-    "outputs_dir",
-    "read_video",
-    "save_video",
-    "show_environment",
-    "show_video",
-    "side_by_side",
-    "small_model_path",
-]
+__all__ = sorted(name for name, value in globals().items()  # what the imports above re-export
+                 if not name.startswith("_") and not isinstance(value, _types.ModuleType))

@@ -5,8 +5,6 @@ with random weights; on the ``meta`` device they cost no memory at all (for coun
 The configs are those of the hub repository ``THUDM/CogVideoX-5b``.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
@@ -21,11 +19,6 @@ TRANSFORMER_5B: dict = _CONFIGS["transformer"]
 VAE_5B: dict = _CONFIGS["vae"]
 T5_XXL: dict = _CONFIGS["text_encoder"]
 
-#: CogVideoX-5b-I2V's transformer: the picture's latents stacked on the noisy ones (twice the
-#: channels) and position embeddings learned for 49x480x720: diffusers' conversion script
-#: (scripts/convert_cogvideox_to_diffusers.py: in_channels 32, learned embeddings for i2v) and two
-#: public copies of the hub's config agree field for field (the hub itself is out of reach here).
-TRANSFORMER_5B_I2V = {**TRANSFORMER_5B, "in_channels": 32, "use_learned_positional_embeddings": True}
 #: How the other family members' full-size configs differ from the 5b's (transformer, VAE), from diffusers'
 #: scripts/convert_cogvideox_to_diffusers.py (the 2b: 30 heads and layers, sine-cosine positions, its VAE scale;
 #: 1.5: a temporal patch of 2, no patch bias, a 300x300 rotary table, 81 frames; 1.5-I2V: an "ofs" embedding).
@@ -128,9 +121,8 @@ def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text", mod
 
     from .family import member
 
-    if model is not None:
-        task = member(model).task if task != "video" else task
     name = model or ("CogVideoX-5b-I2V" if task == "image" else "CogVideoX-5b")
+    task = task if task == "video" else member(name).task  # a model's own task, unless video to video
     parts = build_components(name, device=device, dtype=dtype or getattr(torch, member(name).dtype))
     pipeline = getattr(diffusers, PIPELINES[task])
     return pipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)

@@ -17,9 +17,8 @@ Example:
     >>> pipe.transformer.set_attn_processor(FP32Attention())  # the call to copy on a T4
 """
 
-from __future__ import annotations
-
-import contextlib
+import types
+from unittest import mock
 
 import diffusers.models.attention_processor as _processors
 import torch
@@ -37,23 +36,8 @@ def _sdpa_in_fp32(query, key, value, *args, **kwargs):
     return F.scaled_dot_product_attention(query.float(), key.float(), value.float(), *args, **kwargs).to(query.dtype)
 
 
-class _FunctionalWithFP32Attention:
-    """``torch.nn.functional`` with :func:`_sdpa_in_fp32` as its attention."""
-
-    scaled_dot_product_attention = staticmethod(_sdpa_in_fp32)
-
-    def __getattr__(self, name):
-        return getattr(F, name)
-
-
-@contextlib.contextmanager
-def _fp32_attention_call():
-    """Inside: diffusers' attention processors call :func:`_sdpa_in_fp32` (their module's ``F``)."""
-    saved, _processors.F = _processors.F, _FunctionalWithFP32Attention()
-    try:
-        yield
-    finally:
-        _processors.F = saved
+#: ``torch.nn.functional`` with :func:`_sdpa_in_fp32` as its attention, for diffusers' processors to call as their ``F``.
+_FUNCTIONAL_WITH_FP32_ATTENTION = types.SimpleNamespace(**{**vars(F), "scaled_dot_product_attention": _sdpa_in_fp32})
 
 
 class FP32Attention(CogVideoXAttnProcessor2_0):
@@ -70,7 +54,7 @@ class FP32Attention(CogVideoXAttnProcessor2_0):
     # The parent's exact parameters: diffusers' Attention passes a processor only the keyword arguments its
     # signature names, so a bare **kwargs would drop image_rotary_emb (CogVideoX's rotary positions).
     def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
-        with _fp32_attention_call():
+        with mock.patch.object(_processors, "F", _FUNCTIONAL_WITH_FP32_ATTENTION):  # put back after the call
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
 
 

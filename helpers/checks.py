@@ -4,8 +4,6 @@ Errors raise :class:`RequestError` (a ``ValueError``) whose message names the fi
 requests that run but will not give what the user expects return warnings.
 """
 
-from __future__ import annotations
-
 import math
 import numbers
 import os
@@ -36,8 +34,10 @@ class RequestError(ValueError):
     """A generation request the model cannot run; the message says what to use instead."""
 
 
-class InputError(ValueError):
-    """An input (checkpoint, image, video, strength, size) the pipeline cannot take; the message says what to do."""
+class InputError(RequestError):
+    """An input (checkpoint, image, video, strength, size) the pipeline cannot take; the message says what to do.
+
+    A :class:`RequestError` too, so :func:`check_request` lets the ones it meets (size, strength) through as they are."""
 
 
 def fixed_size(pipe) -> tuple[int, int] | None:
@@ -125,21 +125,6 @@ def model_defaults(pipe) -> dict:
         num_inference_steps=kit.get("num_inference_steps", member.num_inference_steps),
         guidance_scale=kit.get("guidance_scale", member.guidance_scale),
     ), kind, fixed_frames=cfg.use_learned_positional_embeddings))
-
-
-def model_member(pipe) -> tuple[Member, bool]:
-    """The family member ``pipe``'s model copies (:func:`helpers.family.member_of`), and whether it is one of the
-    kit's own scaled-down models (their sizes and frame counts are their own).
-
-    Example:
-        >>> from helpers import load_pipeline
-        >>> from helpers.checks import model_member
-        >>> member, kit = model_member(load_pipeline("nano"))  # doctest: +ELLIPSIS
-        model: ...
-        >>> member.name, kit
-        ('CogVideoX-5b', True)
-    """
-    return member_of(pipe.transformer.config), read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) is not None
 
 
 #: The one setting that cuts every notebook's step count (the GPU rehearsal's "full size, few steps").
@@ -288,10 +273,7 @@ def _check_strength(strength, steps: int) -> None:
         raise RequestError(f"strength={strength!r}: must be a finite number in (0, 1]"
                            + ("" if isinstance(strength, numbers.Real) else f", not {type(strength).__name__}")
                            + " (how much of the input video is replaced). Try 0.5 to 0.8.")
-    try:
-        check_strength(strength)
-    except InputError as e:
-        raise RequestError(str(e)) from None
+    check_strength(strength)
     if int(steps * strength) < 1:
         raise RequestError(
             f"strength={strength} with num_inference_steps={steps} runs no denoising step (video-to-video runs "
@@ -311,11 +293,8 @@ def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
         >>> 5 < cpu_memory_gib(9, 480, 720) < 8
         True
     """
-    record = load_results("benchmarks/cpu_memory.json")
-    if record is None:
-        return None
-    fit = record["fit"]
-    return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
+    fit = (load_results("benchmarks/cpu_memory.json") or {}).get("fit")
+    return None if fit is None else height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
 
 
 def transformer_tokens(pipe, num_frames: int, height: int, width: int) -> int:
@@ -465,8 +444,10 @@ def check_request(
         raise RequestError(f"prompt must be a string, got {type(prompt).__name__}.")
     if negative_prompt is not None and not isinstance(negative_prompt, str):
         raise RequestError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}.")
-    warnings = _frame_warnings(pipe, num_frames, native["num_frames"])
-    warnings += _size_warnings(pipe, num_frames, height, width, native)
+    member = member_of(pipe.transformer.config)
+    kit = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) is not None
+    warnings = _frame_warnings(pipe, num_frames, native["num_frames"], member, kit)
+    warnings += _size_warnings(pipe, num_frames, height, width, native, member, kit)
     _check_steps(pipe, num_inference_steps)
     _check_guidance(guidance_scale)
     _check_cpu_cost(pipe, num_frames, height, width, num_inference_steps)
@@ -475,25 +456,24 @@ def check_request(
     for name, value in extras.items():  # any other number (fps, eta...) must not be infinite or NaN
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
             raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
-    warnings += _dtype_warnings(pipe)
-    trained_tokens = model_member(pipe)[0].prompt_tokens
+    warnings += _dtype_warnings(pipe.transformer.dtype, member)
+    trained_tokens = member.prompt_tokens
     for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         n = len(pipe.tokenizer(text).input_ids) if text else 0
         if n > MAX_PROMPT_TOKENS:
             warnings.append(f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the "
                             "rest. Shorten it, keeping what matters at the start.")
         elif n > trained_tokens:
-            warnings.append(f"{label} is {n} T5 tokens: {model_member(pipe)[0].name} was trained on {trained_tokens} "
+            warnings.append(f"{label} is {n} T5 tokens: {member.name} was trained on {trained_tokens} "
                             f"(diffusers reads {MAX_PROMPT_TOKENS}); shorten it to {trained_tokens}.")
     for w in warnings:
         print(f"warning: {w}")
     return warnings
 
 
-def _frame_warnings(pipe, num_frames, trained: int) -> list[str]:
+def _frame_warnings(pipe, num_frames, trained: int, member: Member, kit: bool) -> list[str]:
     """Refuse a frame count that is not a whole number >= 1; warn where it breaks the model's frame rule (8N+1 for
     CogVideoX 1.0, 16N+1 for 1.5) or is above what it was trained for."""
-    member, kit = model_member(pipe)
     step = member.frame_step
     if not _is_int(num_frames) or num_frames < 1:
         drafts = " or ".join(str(n) for n in (trained - 3 * step, trained - 4 * step) if n > 1)
@@ -527,12 +507,11 @@ def _frame_warnings(pipe, num_frames, trained: int) -> list[str]:
     return warnings
 
 
-def _dtype_warnings(pipe) -> list[str]:
+def _dtype_warnings(dtype, member: Member) -> list[str]:
     """Warn where the transformer runs in a half precision its family member was not trained in: fp16 for the 5b
     models (black or NaN frames), bf16 for the 2b (trained in fp16)."""
     import torch
 
-    member, dtype = model_member(pipe)[0], pipe.transformer.dtype
     if dtype == torch.float16 and member.dtype == "bfloat16":
         return [f"the transformer is fp16, but {member.name} was trained in bf16: fp16 gives black or NaN frames. "
                 "Load with torch_dtype=torch.bfloat16 (or fp32 on a GPU without bf16)."]
@@ -542,7 +521,7 @@ def _dtype_warnings(pipe) -> list[str]:
     return []
 
 
-def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[str]:
+def _size_warnings(pipe, num_frames: int, height, width, native: dict, member: Member, kit: bool) -> list[str]:
     """Refuse a size the model cannot take; warn where it differs from the one it was trained at (for
     CogVideoX-5b-I2V, whose position embeddings are learned, also a frame count other than its own)."""
     patch = pipe.transformer.config.patch_size
@@ -550,17 +529,13 @@ def _size_warnings(pipe, num_frames: int, height, width, native: dict) -> list[s
     for name, value in (("height", height), ("width", width)):
         check_dimension(name, value, pipe.vae_scale_factor_spatial * patch, native[name], why)
     if pipe.transformer.config.use_learned_positional_embeddings:  # CogVideoX-5b-I2V: made for one size and length
-        try:
-            check_size(pipe, height, width)
-        except InputError as e:
-            raise RequestError(str(e)) from None
+        check_size(pipe, height, width)
         if num_frames != native["num_frames"]:
             return [f"num_frames={num_frames}: this model learned its position embeddings for {native['num_frames']} "
                     "frames; for any other count diffusers swaps them for computed sine-cosine ones it never trained "
                     "with (CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
                     f"{native['num_frames']} and keep the frames you need."]
     elif (height, width) != (native["height"], native["width"]):
-        member, kit = model_member(pipe)
         if member.any_size and not kit:  # CogVideoX1.5-5B-I2V: short side 768, long side up to 1360
             if min(height, width) == 768 and max(height, width) <= 1360:
                 return []

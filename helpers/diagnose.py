@@ -9,14 +9,12 @@ Example:
     all_on_gpu+vae_tiling needs about 23.5 GiB of GPU memory for this request; this GPU has 15.0 GiB. Next: low_ram_staged...
 """
 
-from __future__ import annotations
-
 import functools
 import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import psutil
 import torch
@@ -51,19 +49,12 @@ def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
     return f"{said} Next: {why}. In a notebook: {how}."
 
 
-@dataclass
-class Caught:
-    """What :func:`catch_oom` saw: ``error`` is ``None`` when the block finished."""
-
-    error: str | None = None
-    advice: str = ""
-    freed_gib: float = 0.0
-
-
 @contextmanager
 def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib: float | None = None,
-              **request) -> Iterator[Caught]:
+              **request) -> Iterator[SimpleNamespace]:
     """Run a block; on an out-of-memory error, free what it held and print what to try next.
+
+    It yields what it saw: ``error`` (``None`` when the block finished), ``advice`` and ``freed_gib``.
 
     The kernel keeps running: no restart, no lost variables. With ``recipe`` (a CogVideoX-5b
     recipe) the advice is the planner's next recipe for ``vram_gib``/``ram_gib`` (this
@@ -79,7 +70,7 @@ def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib:
         >>> caught.error
         'CUDA out of memory. Tried to allocate 2.00 GiB'
     """
-    caught = Caught()
+    caught = SimpleNamespace(error=None, advice="", freed_gib=0.0)
     try:
         yield caught
         return  # the block finished

@@ -7,8 +7,6 @@ Example:
     False
 """
 
-from __future__ import annotations
-
 import functools
 import os
 import platform
@@ -141,11 +139,9 @@ def _shape_cuda(profile: Profile) -> str:
     shown.name, shown.total_memory = label, cap
     shown.major, shown.minor = profile.compute_capability
     bf16 = profile.compute_capability >= (8, 0)
-    cuda = torch.cuda
-    cuda.get_device_properties = shown_to_all_but_compiler(cuda.get_device_properties, lambda device=None: shown)
-    cuda.get_device_capability = shown_to_all_but_compiler(cuda.get_device_capability,
-                                                           lambda device=None: profile.compute_capability)
-    cuda.get_device_name = shown_to_all_but_compiler(cuda.get_device_name, lambda device=None: label)
+    for name, value in (("get_device_properties", shown), ("get_device_capability", profile.compute_capability),
+                        ("get_device_name", label)):
+        setattr(torch.cuda, name, shown_to_all_but_compiler(getattr(torch.cuda, name), lambda device=None, v=value: v))
     torch.cuda.is_bf16_supported = lambda including_emulation=True: bf16 or including_emulation
     torch.cuda.mem_get_info = lambda device=None: (max(cap - context - torch.cuda.memory_reserved(0), 0), cap)
 
@@ -225,17 +221,6 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def in_kaggle() -> bool:
-    """True inside a Kaggle notebook.
-
-    Example:
-        >>> from helpers.environment import in_kaggle
-        >>> in_kaggle()
-        False
-    """
-    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
-
-
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries the kit uses (``None`` where missing).
 
@@ -306,9 +291,7 @@ class EnvironmentReport:
         """``"cuda"`` when a CUDA GPU is usable, else ``"cpu"``."""
         return "cuda" if self.cuda else "cpu"
 
-    def rows(self) -> list[tuple[str, str]]:
-        """The report as (name, value) rows, in the order they are printed."""
-
+    def __str__(self) -> str:
         def gib(x: float | None) -> str:
             return "-" if x is None else f"{x:.1f} GiB"
 
@@ -332,10 +315,6 @@ class EnvironmentReport:
             ("hub cache", self.hub_cache),
             ("free disk at hub cache", gib(self.disk_free_gib)),
         ]
-        return rows
-
-    def __str__(self) -> str:
-        rows = self.rows()
         width = max(len(name) for name, _ in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
         lines += [f"advice: {line}" for line in self.advice]
@@ -494,7 +473,7 @@ def environment_report() -> EnvironmentReport:
         hub_cache=str(cache),
         disk_free_gib=free_disk_bytes(cache) / GIB,
         colab=in_colab(),
-        kaggle=in_kaggle(),
+        kaggle="KAGGLE_KERNEL_RUN_TYPE" in os.environ,
         emulated=emulation,
     )
     if emulated_profile() and not emulation:

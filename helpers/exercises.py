@@ -5,8 +5,6 @@ the answer is ``None`` (CI runs it), and a check cell marked ``# NBVAL_CHECK_OUT
 output is the solved verdict: a solution that stops solving its exercise fails the tests.
 """
 
-from __future__ import annotations
-
 
 def check_exercise(title: str, **conditions: bool) -> bool:
     """Print ``✓`` or ``✗`` for each named condition of an answer and whether the exercise is solved.

@@ -10,8 +10,6 @@ Example:
     >>> run = generate(pipe, Params(prompt="a red circle moving right on a dark background", steps=10))  # doctest: +SKIP
 """
 
-from __future__ import annotations
-
 import html
 import io
 import time
@@ -39,7 +37,6 @@ class Stopped(Exception):
 
     def __init__(self, step: int, total: int):
         super().__init__(f"stopped at step {step} of {total}")
-        self.step, self.total = step, total
 
 
 @dataclass
@@ -271,10 +268,10 @@ class Panel:
 
         d = model_defaults(pipe)
         self.pipe, self.history, self.recipe_name, self.background = pipe, [], recipe or None, background
-        self._stop_requested, self._worker, self._decode, self._frames_now = False, None, None, None
+        self._stop_requested, self._worker, self._frames_now = False, None, None
         longest = max_frames or max(49, d["num_frames"])
         self.prompt = w.Textarea(value=d["prompt"], description="prompt", layout=w.Layout(width="95%"))
-        self.negative = w.Text(value="", description="negative", layout=w.Layout(width="95%"))
+        self.negative_prompt = w.Text(value="", description="negative", layout=w.Layout(width="95%"))
         self.steps = w.IntSlider(value=d["num_inference_steps"], min=1, max=100, description="steps")
         self.guidance = w.FloatSlider(value=d["guidance_scale"], min=1.0, max=15.0, step=0.5, description="guidance")
         self.dynamic_cfg = w.Checkbox(value=False, description="dynamic CFG")
@@ -293,7 +290,7 @@ class Panel:
         self.go.on_click(self.on_click)
         self.stop.on_click(self.on_stop)
         self.widget = w.VBox([
-            self.prompt, self.negative,
+            self.prompt, self.negative_prompt,
             w.HBox([self.steps, self.guidance, self.dynamic_cfg]),
             w.HBox([self.frames, self.seed, self.random]),
             w.HBox([self.scheduler, self.recipe]),
@@ -303,9 +300,7 @@ class Panel:
 
     def params(self) -> Params:
         """The panel's current values as a :class:`Params`."""
-        return Params(prompt=self.prompt.value, negative_prompt=self.negative.value, steps=self.steps.value,
-                      guidance=self.guidance.value, dynamic_cfg=self.dynamic_cfg.value, frames=self.frames.value,
-                      seed=self.seed.value, scheduler=self.scheduler.value)
+        return Params(**{name: getattr(self, name).value for name in asdict(Params())})  # a widget per field
 
     def on_random(self, _=None) -> int:
         """A new random seed in the seed box."""
@@ -343,8 +338,8 @@ class Panel:
 
     def _on_step(self, done: int, total: int, seconds_left: float) -> None:
         self.progress.max, self.progress.value = total, done
-        known = self._decode is not None and self._decode[0] == self._frames_now  # the last run's decode, same frames
-        decode = f" + about {self._decode[1]:.0f} s decode" if known else " + decode"
+        last = self.history[-1] if self.history else None  # its decode, if it made as many frames
+        decode = f" + about {last.decode_seconds:.0f} s decode" if last and last.params.frames == self._frames_now else " + decode"
         self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left{decode}"
 
     def on_generate(self, save: bool = True) -> Run:
@@ -363,7 +358,6 @@ class Panel:
                            stop=lambda: self._stop_requested, recipe=self.recipe_name)
         finally:
             self.go.disabled, self.stop.disabled = False, True
-        self._decode = (params.frames, run.decode_seconds)
         self.history.append(run)
         vram = "" if run.peak_vram_gib is None else f", peak VRAM {run.peak_vram_gib:.1f} GiB"
         warned = f", {len(run.notes)} warning(s) below" if run.notes else ""

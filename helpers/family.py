@@ -10,8 +10,6 @@ positions, a temporal patch, image channels), not by its size, so the kit's scal
 the rules of the member they copy.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 
@@ -68,11 +66,10 @@ def member(name_or_id: str) -> Member:
         ...
         ValueError: 'CogVideoX-7b' is no CogVideoX model the kit knows: CogVideoX-2b, CogVideoX-5b, CogVideoX-5b-I2V, CogVideoX1.5-5B, CogVideoX1.5-5B-I2V
     """
-    key = name_or_id.lower().rstrip("/").split("/")[-1]
-    for m in FAMILY:
-        if key == m.name.lower():
-            return m
-    raise ValueError(f"{name_or_id!r} is no CogVideoX model the kit knows: {', '.join(BY_NAME)}")
+    found = {m.name.lower(): m for m in FAMILY}.get(name_or_id.lower().rstrip("/").split("/")[-1])
+    if found is None:
+        raise ValueError(f"{name_or_id!r} is no CogVideoX model the kit knows: {', '.join(BY_NAME)}")
+    return found
 
 
 def member_of(transformer_config) -> Member:

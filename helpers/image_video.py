@@ -11,8 +11,6 @@ Example:
     0.6
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os

@@ -6,8 +6,6 @@ weights or a download are available, otherwise the kit's trained CogVideoX-nano)
 Every failure a user can act on raises :class:`ModelLoadError` with the fix in its message.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import struct
@@ -161,14 +159,12 @@ def choose_model(model: str | os.PathLike | None = None) -> ModelChoice:
         source, reason = NANO, "automatic: not enough free disk to download CogVideoX-5b"
     else:
         source, reason = COGVIDEOX_5B, "automatic: CUDA GPU found, the weights will be downloaded"
-    kit_paths = {NANO: (nano_model_path, "text"), NANO_I2V: (nano_model_path, "image"),
-                 SMALL: (small_model_path, "text"), SMALL_I2V: (small_model_path, "image")}
-    if source in (NANO, NANO_I2V) and not nano_available(kit_paths[source][1]):
+    task = "image" if source in (NANO_I2V, SMALL_I2V) else "text"
+    if source in (NANO, NANO_I2V) and not nano_available(task):
         reason += f" ({KIT_MODEL_LABELS[source].split(' (')[0]}'s weights are missing: using the random small model)"
         source = source.replace(NANO, SMALL)  # nano -> small, nano-i2v -> small-i2v
-    if source in kit_paths:
-        path, task = kit_paths[source]
-        source = str(path(task=task))
+    if source in KIT_MODEL_LABELS:
+        source = str((nano_model_path if source.startswith(NANO) else small_model_path)(task=task))
     elif source.startswith("~"):
         source = str(Path(source).expanduser())
     return ModelChoice(source=source, reason=reason)

@@ -12,11 +12,11 @@ Example:
     'pytorch_lora_weights.safetensors'
 """
 
-from __future__ import annotations
-
 import math
 import os
 from pathlib import Path
+
+import torch
 
 from . import nano
 from .loading import ModelLoadError, check_safetensors
@@ -148,8 +148,6 @@ def training_data(pipe, scenes: list[nano.Scene], seed: int = 0) -> dict:
         >>> training_data(pipe, new_colour_scenes("orange")[:2])["latents"].shape  # doctest: +SKIP
         torch.Size([2, 3, 16, 12, 18])
     """
-    import torch
-
     with torch.no_grad():
         clips = nano.render(scenes, seed=seed).permute(0, 4, 1, 2, 3) * 2 - 1  # (N, 3, F, H, W) in [-1, 1]
         latents = torch.cat([pipe.vae.encode(clips[i : i + 16]).latent_dist.sample() for i in range(0, len(clips), 16)])
@@ -183,9 +181,6 @@ def train_lora(pipe, data: dict, steps: int, lr: float = 2e-3, batch: int = 8, s
         >>> pipe.transformer.add_adapter(LoraConfig(r=16, lora_alpha=16, target_modules=TARGET_MODULES))  # doctest: +SKIP
         >>> losses = train_lora(pipe, training_data(pipe, new_colour_scenes("orange")), steps=30)  # doctest: +SKIP
     """
-    import torch
-    import torch.nn.functional as F
-
     transformer, scheduler = pipe.transformer, pipe.scheduler
     trained = lora_parameters(transformer)
     if not trained:
@@ -203,7 +198,7 @@ def train_lora(pipe, data: dict, steps: int, lr: float = 2e-3, batch: int = 8, s
         noise = torch.randn(clean.shape, generator=generator)
         predicted = transformer(hidden_states=scheduler.add_noise(clean, noise, t), encoder_hidden_states=text[pick],
                                 timestep=t, image_rotary_emb=rope, return_dict=False)[0]
-        loss = F.mse_loss(predicted, scheduler.get_velocity(clean, noise, t))
+        loss = torch.nn.functional.mse_loss(predicted, scheduler.get_velocity(clean, noise, t))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -222,8 +217,6 @@ def check_fusable(pipe) -> None:
         >>> from helpers.lora import check_fusable
         >>> check_fusable(SimpleNamespace(transformer=torch.nn.Linear(4, 4)))  # plain weights: fusing works
     """
-    import torch
-
     quantized = set()
     for module in pipe.transformer.modules():
         weight = getattr(module, "weight", None)

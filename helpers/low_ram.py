@@ -11,12 +11,14 @@ Example:
     >>> video = generate_low_ram("THUDM/CogVideoX-5b", prompt="a panda", seed=42)  # doctest: +SKIP
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
+from types import SimpleNamespace
 
-from .loading import default_dtype, model_folder
+import torch
+
+from .checks import check_seed, model_defaults, trim_latent_padding
+from .loading import default_dtype, load_pipeline, model_folder
 from .measure import free_memory
 
 
@@ -32,7 +34,6 @@ def config_only_pipeline(model: str | os.PathLike | None = None):
         >>> pipe.transformer.device.type, pipe.vae_scale_factor_spatial
         ('meta', 4)
     """
-    import torch
     from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
 
     folder = model_folder(model)
@@ -48,17 +49,14 @@ def generate_low_ram(
     model: str | os.PathLike | None = None,
     *,
     seed: int = 42,
-    device: str | None = None,
-    dtype=None,
     transformer_int8: bool = False,
     on_stage: Callable[[str], None] | None = None,
-    callback_on_step_end=None,
     **request,
 ):
     """Generate a video loading one component at a time; returns float frames (F, H, W, 3).
 
     ``request`` holds the pipeline arguments (prompt, negative_prompt, num_frames, height, width,
-    num_inference_steps, guidance_scale); missing ones default from the model. ``on_stage`` is
+    num_inference_steps, guidance_scale, callback_on_step_end); missing ones default from the model. ``on_stage`` is
     called with "encoded", "denoised" and "decoded" as each stage ends (for measuring).
     ``transformer_int8=True`` loads the transformer int8 weight-only (torchao's
     ``Int8WeightOnlyConfig`` through diffusers' ``TorchAoConfig``: each layer is quantized as it
@@ -73,17 +71,15 @@ def generate_low_ram(
         >>> video.shape
         (9, 48, 72, 3)
     """
-    import torch
     from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel, TorchAoConfig
     from transformers import T5EncoderModel
 
     from .attention import use_fp32_attention_where_needed
-    from .checks import check_seed, model_defaults, trim_latent_padding
 
     check_seed(seed)  # before anything loads
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     folder = model_folder(model)
-    dtype = dtype or (default_dtype(folder) if device == "cuda" else torch.float32)  # the 2b's fp16, the others' bf16
+    dtype = default_dtype(folder)  # the 2b's fp16, the others' bf16; fp32 on a CPU
     load = dict(dtype=dtype, device_map=device, use_safetensors=True)
 
     def stage_done(name: str) -> None:  # free what the stage left behind, then tell on_stage
@@ -115,7 +111,7 @@ def generate_low_ram(
     latents = pipe(
         prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, output_type="latent",
         generator=torch.Generator(device="cpu").manual_seed(seed),  # seeded on the CPU, as every notebook seeds
-        callback_on_step_end=callback_on_step_end, **request,
+        **request,
     ).frames
     latents = trim_latent_padding(latents, request["num_frames"])  # CogVideoX1.5 pads them; the pipeline's own decode drops it
     del pipe.transformer, transformer
@@ -150,8 +146,6 @@ class StagedPipeline:
         return getattr(self.__dict__["configs"], name)
 
     def __call__(self, *, generator=None, num_videos_per_prompt: int = 1, output_type: str = "np", **request):
-        from types import SimpleNamespace
-
         if num_videos_per_prompt != 1 or output_type != "np":
             raise ValueError("the low-RAM recipe makes one video per call, as float frames (output_type='np')")
         seed = generator.initial_seed() if generator is not None else 42
@@ -168,6 +162,4 @@ def load_pipeline_for(model: str | os.PathLike | None, recipe: str):
         model: ...
         'StagedPipeline'
     """
-    from .loading import load_pipeline
-
     return StagedPipeline(model) if recipe == "low_ram_staged" else load_pipeline(model)

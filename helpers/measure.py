@@ -8,8 +8,6 @@ Example:
     True
 """
 
-from __future__ import annotations
-
 import ctypes
 import gc
 import sys
@@ -17,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import psutil
 import torch
@@ -33,10 +31,6 @@ class Measurement:
     seconds: float = 0.0
     peak_vram_gib: float | None = None
     peak_rss_gib: float = 0.0
-
-    def as_dict(self) -> dict:
-        """The record as a plain dict (for JSON sidecars and results files)."""
-        return asdict(self)
 
     def __str__(self) -> str:
         return measurements_table([self])

@@ -10,8 +10,6 @@ Example:
     >>> check_parallel("cfg", world_size=2, device_type="cpu", heads=8, guidance_scale=6.0)
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
 import io
@@ -23,6 +21,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 #: para-attn's mesh for each mode (``init_context_parallel_mesh`` arguments, for ``world_size`` processes):
 #: ``cfg`` puts the two guidance branches on two processes (more processes split each branch's sequence, Ulysses);
@@ -77,7 +76,13 @@ def _attention_heads(model: str | os.PathLike) -> int:
     return json.loads((folder / "transformer" / "config.json").read_text())["num_attention_heads"]
 
 
-def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.device]:
+    """In the torchrun script: join the process group (NCCL on GPUs, gloo on CPUs); the arguments and this rank's
+    device. Refuses (on every rank, before loading) what :func:`check_parallel` refuses.
+
+    Example:
+        >>> args, device = start()  # doctest: +SKIP
+    """
     parser = argparse.ArgumentParser(description="one CogVideoX video split across torchrun's processes")
     parser.add_argument("--mode", default="cfg", choices=list(MODES))
     parser.add_argument("--model", default="nano")
@@ -86,19 +91,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{name}", type=kind)
     parser.add_argument("--result", type=Path, required=True, help="JSON file rank 0 writes")
     parser.add_argument("--reference", type=Path, help="frames (.npy) of the one-process run, to compare with")
-    return parser.parse_args(argv)
-
-
-def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.device]:
-    """In the torchrun script: join the process group (NCCL on GPUs, gloo on CPUs); the arguments and this rank's
-    device. Refuses (on every rank, before loading) what :func:`check_parallel` refuses.
-
-    Example:
-        >>> args, device = start()  # doctest: +SKIP
-    """
-    import torch.distributed as dist
-
-    args = _arguments(argv)
+    args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
@@ -117,7 +110,6 @@ def finish(pipe, args: argparse.Namespace) -> None:
         >>> finish(pipe, args)  # doctest: +SKIP
     """
     import numpy as np
-    import torch.distributed as dist
 
     from .checks import check_request, model_defaults
     from .measure import measure
@@ -135,7 +127,7 @@ def finish(pipe, args: argparse.Namespace) -> None:
     with measure(f"{args.mode} x{dist.get_world_size()}") as m:
         frames = generate()
     ranks = [None] * dist.get_world_size()
-    dist.all_gather_object(ranks, m.as_dict())
+    dist.all_gather_object(ranks, vars(m))
     if dist.get_rank() == 0:
         result = dict(mode=args.mode, processes=len(ranks), device=str(pipe.device.type), request=request,
                       seconds=m.seconds, ranks=ranks, frames=list(frames.shape))

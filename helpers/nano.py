@@ -12,8 +12,6 @@ pixel-based judge of a generated clip, and where the weights are. The evaluation
 them, is tooling: ``python scripts/eval_nano.py evaluate`` (also ``curves``, ``gallery``, ``image``).
 """
 
-from __future__ import annotations
-
 import itertools
 import math
 from dataclasses import dataclass

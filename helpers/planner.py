@@ -17,8 +17,6 @@ counts its own weights and tokens, with its denoising memory from ``media/benchm
     python -m helpers.planner --vram-gib 15 --ram-gib 12.7
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
 from dataclasses import dataclass

@@ -6,8 +6,6 @@ model (``inference/convert_demo.py`` in THUDM/CogVideo, Apache-2.0: its system p
 below). Extension is off unless you bring a chat model: nothing here downloads anything.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
 from dataclasses import dataclass

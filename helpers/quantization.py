@@ -15,32 +15,36 @@ Example:
     3.9
 """
 
-from __future__ import annotations
-
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import GIB
+import numpy as np
+import torch
+
+from .checks import model_defaults
+from .environment import GIB, environment_report
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """One way to quantize: the library, what it stores and computes, and the hardware it needs."""
+    """One way to quantize: the library, its name for the scheme, and the hardware it needs."""
 
     library: str  # "torchao", "quanto" or "" (no quantization)
-    weights: str
-    compute: str
+    config: str = ""  # torchao's config class (in torchao.quantization) or Quanto's weight type (in optimum.quanto)
     needs_fp8: bool = False  # needs a GPU with fp8 matrix units (compute capability 8.9+)
 
 
+#: What each stores and computes with: bf16 (fp32 on CPU); int8 weights widened to bf16 at each matmul (torchao int8
+#: weight-only, quanto qint8); int8 matmuls, activations quantized on the fly (torchao int8 dynamic); fp8 (e4m3)
+#: weights and matmuls (torchao fp8 dynamic); fp8 (e4m3) weights widened to bf16 at each matmul (quanto qfloat8).
 SCHEMES: dict[str, Scheme] = {
-    "bf16": Scheme("", "bf16 (fp32 on CPU)", "bf16 (fp32 on CPU)"),
-    "torchao_int8_weight_only": Scheme("torchao", "int8", "bf16: weights widened at each matmul"),
-    "torchao_int8_dynamic": Scheme("torchao", "int8", "int8 matmuls: activations quantized on the fly"),
-    "torchao_fp8_dynamic": Scheme("torchao", "fp8 (e4m3)", "fp8 matmuls: activations quantized on the fly", True),
-    "quanto_qint8": Scheme("quanto", "int8", "bf16: weights widened at each matmul"),
-    "quanto_qfloat8": Scheme("quanto", "fp8 (e4m3)", "bf16: weights widened at each matmul"),
+    "bf16": Scheme(""),
+    "torchao_int8_weight_only": Scheme("torchao", "Int8WeightOnlyConfig"),
+    "torchao_int8_dynamic": Scheme("torchao", "Int8DynamicActivationInt8WeightConfig"),
+    "torchao_fp8_dynamic": Scheme("torchao", "Float8DynamicActivationFloat8WeightConfig", True),
+    "quanto_qint8": Scheme("quanto", "qint8"),
+    "quanto_qfloat8": Scheme("quanto", "qfloat8"),
 }
 
 
@@ -65,8 +69,6 @@ def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
     found = SCHEMES[scheme]
     if not found.needs_fp8:
         return found
-    import torch
-
     if device != "cuda" or not torch.cuda.is_available():
         have = "this machine has no CUDA GPU"
     elif (capability := torch.cuda.get_device_capability()) < (8, 9):
@@ -92,18 +94,12 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
         >>> type(model[0].weight).__name__
         'WeightQBytesTensor'
     """
-    import torch
-
     found = check_scheme(scheme, device)
     if found.library == "torchao":
         from torchao import quantization as ao
 
-        config = {
-            "torchao_int8_weight_only": ao.Int8WeightOnlyConfig,
-            "torchao_int8_dynamic": ao.Int8DynamicActivationInt8WeightConfig,
-            "torchao_fp8_dynamic": ao.Float8DynamicActivationFloat8WeightConfig,
-        }[scheme]()
-        if scheme == "torchao_fp8_dynamic" and any(
+        config = getattr(ao, found.config)()
+        if found.needs_fp8 and any(
                 getattr(m, "weight", None) is not None and tuple(m.weight.shape) == (128, 128)
                 for m in model.modules() if isinstance(m, torch.nn.Linear)):
             # torchao 0.18 takes a per-tensor-scaled 128x128 weight for a 128x128 block-scaled one and fails
@@ -119,7 +115,7 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
     elif found.library == "quanto":
         from optimum import quanto
 
-        quanto.quantize(model, weights=quanto.qint8 if scheme == "quanto_qint8" else quanto.qfloat8)
+        quanto.quantize(model, weights=getattr(quanto, found.config))
         quanto.freeze(model)
 
 
@@ -161,8 +157,6 @@ def psnr_db(reference, other) -> float:
         >>> round(psnr_db(np.zeros(4), np.full(4, 0.1)), 1)
         20.0
     """
-    import numpy as np
-
     mse = float(np.mean((np.asarray(reference, dtype=np.float64) - np.asarray(other, dtype=np.float64)) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
@@ -203,10 +197,6 @@ def before_after_setup(model=None, steps: int | None = None, report=None) -> Bef
         >>> setup.recipe, setup.is_nano, setup.request["num_inference_steps"]
         ('all_on_gpu', True, 2)
     """
-    import torch
-
-    from .checks import model_defaults
-    from .environment import environment_report
     from .loading import choose_model
     from .low_ram import config_only_pipeline
     from .planner import fits_here

@@ -17,10 +17,15 @@ Example:
     [('model_cpu_offload', ''), ('first_block_cache', '0.2'), ('compile', '')]
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Callable
+
+import torch
+
+from .checks import model_defaults
+from .environment import compile_problem
+from .low_ram import StagedPipeline
+from .quantization import quantize_model
 
 # diffusers' default TaylorSeer patterns ("^transformer_blocks.*attn", re.fullmatch) match no module of
 # CogVideoX, whose attention is "transformer_blocks.N.attn1": these do (attention and feed-forward).
@@ -56,8 +61,6 @@ def _chunk_feed_forwards(pipe, chunks: int = 8) -> None:
     """Run each block's feed-forward on ``chunks`` slices of the sequence: the same result, a
     fraction of its intermediate tensors at a time. Measured on CogVideoX-5b: the peak did not
     move (it is elsewhere), so no recipe the planner recommends uses it."""
-    import torch
-
     class ChunkedFeedForward(torch.nn.Module):
         def __init__(self, ff) -> None:
             super().__init__()
@@ -83,15 +86,7 @@ def _small_tiles(pipe) -> None:
         pipe.vae.enable_tiling()
 
 
-def _layerwise_fp8(pipe) -> None:
-    import torch
-
-    pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype)
-
-
 def _staged(pipe) -> None:
-    from .low_ram import StagedPipeline
-
     if not isinstance(pipe, StagedPipeline):
         raise ValueError("low_ram_staged loads each component only while it runs, so it cannot apply to a loaded "
                          "pipeline: load with helpers.load_pipeline_for(model, 'low_ram_staged') instead.")
@@ -121,7 +116,6 @@ def _first_block_cache(pipe, value, options) -> None:
 
 
 def _taylorseer(pipe, value, options) -> None:
-    import torch
     from diffusers import TaylorSeerCacheConfig
 
     pipe.transformer.enable_cache(TaylorSeerCacheConfig(
@@ -132,8 +126,6 @@ def _taylorseer(pipe, value, options) -> None:
 def _magcache(pipe, value, options) -> None:
     from diffusers import MagCacheConfig
 
-    from .checks import model_defaults
-
     if options.get("mag_ratios") is None:
         raise ValueError("magcache needs the model's magnitude ratios: ratios = helpers.recipes.calibrate_magcache"
                          '(pipe, prompt=...), then apply_speed(pipe, "magcache", mag_ratios=ratios)')
@@ -142,21 +134,7 @@ def _magcache(pipe, value, options) -> None:
                                                  num_inference_steps=steps))
 
 
-def _half_steps(pipe, value, options) -> dict:
-    from .checks import model_defaults
-
-    return {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}
-
-
-def _fp8(pipe, value, options) -> None:
-    from .quantization import quantize_model
-
-    quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type)
-
-
 def _compile(pipe, value, options) -> None:
-    from .environment import compile_problem
-
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
     for block in pipe.transformer.transformer_blocks:  # block 0 compiles one graph, the other 41 share a second
@@ -180,7 +158,7 @@ REGISTRY: dict[str, Step] = {
     "group_offload_streams": _memory(lambda pipe: _group_offload(pipe, use_stream=True), "group offloading that copies the next block on a CUDA stream while this one runs", True),
     "lean_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=True, t5_leaf_level=True), "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU", True),
     "ff_chunking": _memory(_chunk_feed_forwards, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)", order=0),
-    "layerwise_fp8": _memory(_layerwise_fp8, "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
+    "layerwise_fp8": _memory(lambda pipe: pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype), "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),
     "vae_tiling": _memory(lambda pipe: pipe.vae.enable_tiling(), "the VAE decodes the video in overlapping tiles (pipe.vae.enable_tiling)"),
     "vae_small_tiles": _memory(_small_tiles, "VAE tiling with tiles of a fifth of the height and 2/9 of the width: less decode memory"),
     "vae_slicing": _memory(lambda pipe: pipe.vae.enable_slicing(), "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
@@ -192,8 +170,8 @@ REGISTRY: dict[str, Step] = {
     "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed"),
     "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
-    "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
-    "fp8": _speed(_fp8, "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
+    "half_steps": _speed(lambda pipe, value, options: {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}, "half the denoising steps", keeps_request=False),
+    "fp8": _speed(lambda pipe, value, options: quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type), "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
     "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
 }
 
@@ -247,8 +225,6 @@ def apply_recipe(pipe, recipe: str) -> str:
         skipped model_cpu_offload: it needs a CUDA GPU; running on the CPU.
         'vae_tiling'
     """
-    import torch
-
     applied = []
     for name, value in parse_recipe(recipe, {k: s for k, s in REGISTRY.items() if s.keeps_request}):
         if REGISTRY[name].needs_cuda and not torch.cuda.is_available():
@@ -309,8 +285,6 @@ def calibrate_magcache(pipe, **request) -> list[float]:
     import io
 
     from diffusers import MagCacheConfig
-
-    from .checks import model_defaults
 
     request = {**model_defaults(pipe), **request}
     pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=request["num_inference_steps"]))

@@ -19,8 +19,6 @@ Example:
     'baseline'
 """
 
-from __future__ import annotations
-
 import json
 from importlib import resources
 from pathlib import Path

@@ -7,8 +7,6 @@ Example:
     'a-panda-dressed-in-a-001.mp4'
 """
 
-from __future__ import annotations
-
 import errno
 import json
 import os
@@ -56,10 +54,9 @@ def _writable_folder(path: Path, fix: str) -> Path:
     folder = expanded.absolute()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as e:  # a file where the folder should be
-        raise NotADirectoryError(f"{folder} is a file, not a folder, so nothing can be saved there; {fix}.") from e
-    except NotADirectoryError as e:  # a file where one of its parents should be
-        raise NotADirectoryError(f"{folder}: part of this path is a file, not a folder, so nothing can be saved there; {fix}.") from e
+    except (FileExistsError, NotADirectoryError) as e:  # a file where the folder (or one of its parents) should be
+        where = " is" if isinstance(e, FileExistsError) else ": part of this path is"
+        raise NotADirectoryError(f"{folder}{where} a file, not a folder, so nothing can be saved there; {fix}.") from e
     except OSError as e:  # read-only, no permission, no space...
         raise type(e)(f"{folder} cannot be made ({e.strerror or e}), so nothing can be saved there; {fix}.") from e
     if not os.access(folder, os.W_OK | os.X_OK):

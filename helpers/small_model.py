@@ -7,8 +7,6 @@ layout, so every loading, offloading and generation call the notebooks teach run
 unchanged. Its weights are random: it proves the code runs, the video is noise.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import shutil
@@ -18,20 +16,10 @@ from pathlib import Path
 #: Bump when the architecture below changes, so cached copies are rebuilt.
 SMALL_MODEL_VERSION = 2
 
-#: The scheduler of CogVideoX-5b (``scheduler/scheduler_config.json`` in the hub repository).
-SCHEDULER_CONFIG = dict(
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    clip_sample=False,
-    num_train_timesteps=1000,
-    prediction_type="v_prediction",
-    rescale_betas_zero_snr=True,
-    set_alpha_to_one=True,
-    snr_shift_scale=1.0,
-    steps_offset=0,
-    timestep_spacing="trailing",
-)
+#: The scheduler of CogVideoX-5b (``scheduler/scheduler_config.json`` in the hub repository): where it differs from
+#: ``CogVideoXDPMScheduler``'s defaults (the rest, betas 0.00085 to 0.012 scaled-linear over 1000 steps, are its).
+SCHEDULER_CONFIG = dict(clip_sample=False, prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                        snr_shift_scale=1.0, timestep_spacing="trailing")
 
 # Words the tokenizer knows whole; anything else is spelled out character by character.
 _WORDS = (

@@ -10,8 +10,6 @@ not have (imageio-ffmpeg brings its own binary). What is left here is small: the
 a minimum display size so a 48x72 clip is not a thumbnail, and the PNG strip that GitHub shows.
 """
 
-from __future__ import annotations
-
 import base64
 import io
 import os

@@ -15,8 +15,6 @@ Example:
     False
 """
 
-from __future__ import annotations
-
 import os
 
 from .results import load_results
@@ -27,8 +25,6 @@ WORKSHOP_DEFAULTS = {
     "nano": {"num_inference_steps": 10},
     "nano-i2v": {"num_inference_steps": 10},
 }
-#: The measured times, ``media/notebook_times_workshop.json`` (shipped with the package too; see helpers.results).
-TIMES = "notebook_times_workshop.json"
 
 
 #: The values ``COGVIDEOX_WORKSHOP`` takes (any case); unset counts as off.
@@ -93,7 +89,7 @@ def estimate(notebook: str | None) -> str:
         True
     """
     name = notebook if notebook is None or notebook.endswith(".ipynb") else f"{notebook}.ipynb"
-    run = (load_results(TIMES) or {}).get(name)  # None for notebook=None: JSON keys are strings
+    run = (load_results("notebook_times_workshop.json") or {}).get(name)  # None for notebook=None: JSON keys are strings
     sizes = "CogVideoX-5b 17 frames x 25 steps (5b-I2V: 49 frames), CogVideoX-nano 10 steps"
     if run is None:
         return f"workshop mode: {sizes}; this notebook's time in this mode is not measured yet."
