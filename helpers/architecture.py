@@ -10,7 +10,10 @@ from pathlib import Path
 
 import torch
 
+from .family import member
+from .image_video import PIPELINES
 from .measure import free_memory
+from .small_model import SCHEDULER_CONFIG, _tokenizer
 
 # The configs of the hub repository THUDM/CogVideoX-5b (its transformer/, vae/ and text_encoder/ config.json:
 # google/t5-v1_1-xxl), kept as data beside the nano's, which ship with the package.
@@ -74,18 +77,6 @@ def build_components(model: str = "CogVideoX-5b", device: str = "meta", dtype=No
         torch.set_default_dtype(previous)
 
 
-def build_5b_components(device: str = "meta", dtype=None, task: str = "text") -> dict:
-    """CogVideoX-5b's text encoder, transformer and VAE with random weights on ``device`` (5b-I2V's for ``task="image"``).
-
-    Example:
-        >>> from helpers.architecture import build_5b_components
-        >>> parts = build_5b_components()
-        >>> round(sum(p.numel() for p in parts["transformer"].parameters()) / 1e9, 2)
-        5.57
-    """
-    return build_components("CogVideoX-5b-I2V" if task == "image" else "CogVideoX-5b", device, dtype)
-
-
 def parameter_counts_5b() -> dict[str, int]:
     """Parameters of each CogVideoX-5b component, counted on the meta device (no memory used).
 
@@ -94,7 +85,7 @@ def parameter_counts_5b() -> dict[str, int]:
         >>> {k: round(v / 1e9, 3) for k, v in parameter_counts_5b().items()}
         {'text_encoder': 4.762, 'transformer': 5.57, 'vae': 0.216}
     """
-    return {name: sum(p.numel() for p in module.parameters()) for name, module in build_5b_components().items()}
+    return {name: sum(p.numel() for p in module.parameters()) for name, module in build_components().items()}
 
 
 def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text", model: str | None = None):
@@ -115,11 +106,6 @@ def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text", mod
     """
     import diffusers
     from diffusers import CogVideoXDPMScheduler
-
-    from .image_video import PIPELINES
-    from .small_model import SCHEDULER_CONFIG, _tokenizer
-
-    from .family import member
 
     name = model or ("CogVideoX-5b-I2V" if task == "image" else "CogVideoX-5b")
     task = task if task == "video" else member(name).task  # a model's own task, unless video to video
