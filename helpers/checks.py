@@ -239,8 +239,7 @@ def _check_steps(pipe, num_inference_steps) -> None:
         raise RequestError(
             f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
         )
-    config = getattr(getattr(pipe, "scheduler", None), "config", None) or {}
-    limit = config.get("num_train_timesteps") if hasattr(config, "get") else None  # 1000 for CogVideoX
+    limit = pipe.scheduler.config.get("num_train_timesteps")  # 1000 for CogVideoX
     if _is_int(limit) and num_inference_steps > limit:
         setting = os.environ.get(STEPS_ENV, "").strip()
         raise RequestError(
@@ -252,10 +251,7 @@ def _check_steps(pipe, num_inference_steps) -> None:
 
 def _least_strength(steps: int) -> float:
     """The least strength, rounded up to 3 decimals, for which ``int(steps * strength)`` is at least 1."""
-    least = math.ceil(1000 / steps) / 1000
-    while int(steps * least) < 1:
-        least = round(least + 0.001, 3)
-    return min(least, 1.0)
+    return math.ceil(1000 / steps) / 1000  # steps * that is at least 1 in floats too (checked for 1 to 100,000 steps)
 
 
 def _least_steps(strength: float) -> int:
@@ -454,18 +450,17 @@ def check_request(
     if strength is not None:
         _check_strength(strength, num_inference_steps)
     for name, value in extras.items():  # any other number (fps, eta...) must not be infinite or NaN
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_finite(value):
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
             raise RequestError(f"{name}={value!r}: must be a finite number; leave it out for the pipeline's default.")
     warnings += _dtype_warnings(pipe.transformer.dtype, member)
-    trained_tokens = member.prompt_tokens
     for label, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         n = len(pipe.tokenizer(text).input_ids) if text else 0
         if n > MAX_PROMPT_TOKENS:
             warnings.append(f"{label} is {n} T5 tokens: CogVideoX reads the first {MAX_PROMPT_TOKENS} and drops the "
                             "rest. Shorten it, keeping what matters at the start.")
-        elif n > trained_tokens:
-            warnings.append(f"{label} is {n} T5 tokens: {member.name} was trained on {trained_tokens} "
-                            f"(diffusers reads {MAX_PROMPT_TOKENS}); shorten it to {trained_tokens}.")
+        elif n > member.prompt_tokens:
+            warnings.append(f"{label} is {n} T5 tokens: {member.name} was trained on {member.prompt_tokens} "
+                            f"(diffusers reads {MAX_PROMPT_TOKENS}); shorten it to {member.prompt_tokens}.")
     for w in warnings:
         print(f"warning: {w}")
     return warnings
@@ -535,12 +530,11 @@ def _size_warnings(pipe, num_frames: int, height, width, native: dict, member: M
                     "frames; for any other count diffusers swaps them for computed sine-cosine ones it never trained "
                     "with (CogVideoX-5b-I2V users report broken videos at 65 frames, zai-org/CogVideo#680). Use "
                     f"{native['num_frames']} and keep the frames you need."]
-    elif (height, width) != (native["height"], native["width"]):
-        if member.any_size and not kit:  # CogVideoX1.5-5B-I2V: short side 768, long side up to 1360
-            if min(height, width) == 768 and max(height, width) <= 1360:
-                return []
+    elif member.any_size and not kit:  # CogVideoX1.5-5B-I2V: short side 768, long side up to 1360
+        if min(height, width) != 768 or max(height, width) > 1360:
             return [f"{height}x{width}: {member.name} was trained with a short side of 768 and a long side from 768 to "
                     "1360 (multiples of 16): use sizes such as 768x1360, 1360x768 or 768x768."]
+    elif (height, width) != (native["height"], native["width"]):
         return [f"{height}x{width} differs from the {native['height']}x{native['width']} this model was trained at: "
                 "it runs, but quality drops the further you go."]
     return []

@@ -199,9 +199,9 @@ def example_inputs() -> tuple[Path, Path]:
     image, video = folder / "red-circle.png", folder / "red-circle-right.mp4"
     if not (image.exists() and video.exists()):
         folder.mkdir(parents=True, exist_ok=True)
-        clip = (render([Scene("red", "circle", "right", "dark")], seed=3)[0].numpy() * 255).round().astype(np.uint8)
+        clip = as_frames(render([Scene("red", "circle", "right", "dark")], seed=3)[0].numpy())
         Image.fromarray(clip[0]).resize((720, 480), Image.LANCZOS).save(image)
-        write_mp4(list(clip), video, fps=FPS)
+        write_mp4(clip, video, fps=FPS)
     return image, video
 
 

@@ -207,9 +207,9 @@ def _read_json(path: Path, fix: str):
         raise ModelLoadError(f"{path} is not valid JSON ({e}). {fix}") from None
 
 
-def _refetch(folder: Path, path: str) -> str:
-    """The command that downloads ``path`` (a file or ``part/*``) of the pipeline in ``folder`` again."""
-    return f"Download it again with: hf download {COGVIDEOX_5B} --include '{path}' --local-dir {folder}"
+def _refetch(folder: Path, path: str, how: str = "Download it again with") -> str:
+    """``how``, then the command that downloads ``path`` (a file or ``part/*``) of the pipeline in ``folder`` again."""
+    return f"{how}: hf download {COGVIDEOX_5B} --include '{path}' --local-dir {folder}"
 
 
 def _check_shards(part: Path, fix: str) -> None:
@@ -253,10 +253,8 @@ def _check_component(folder: Path, name: str, cls: str, fix: str) -> None:
     """One component folder: present, every JSON file parses, its config, shards, weights or tokenizer files."""
     part = folder / name
     if not part.is_dir():
-        raise ModelLoadError(
-            f"Component '{name}' is missing: {part}/ does not exist. "
-            f"Fetch just that part with: hf download {COGVIDEOX_5B} --include '{name}/*' --local-dir {folder}"
-        )
+        raise ModelLoadError(f"Component '{name}' is missing: {part}/ does not exist. "
+                             f"{_refetch(folder, f'{name}/*', 'Fetch just that part with')}")
     for file in sorted(part.glob("*.json")):
         _read_json(file, _refetch(folder, f"{name}/{file.name}"))
     if "Tokenizer" in cls:

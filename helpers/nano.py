@@ -107,11 +107,10 @@ def render(scenes: list[Scene], seed: int = 0, device: str = "cpu"):
     g = torch.Generator().manual_seed(seed)
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=g)  # noqa: E731
     motion = [s.motion for s in scenes]
-    grow = torch.tensor([m == "growing" for m in motion], dtype=torch.float32)
-    shrink = torch.tensor([m == "shrinking" for m in motion], dtype=torch.float32)
+    grow, shrink = (torch.tensor([m == size for m in motion]) for size in ("growing", "shrinking"))
     r_small, r_big, r_move = u(4.5, 5.5), u(10.0, 12.0), u(6.0, 9.0)
-    r0 = grow * r_small + shrink * r_big + (1 - grow - shrink) * r_move
-    r1 = grow * r_big + shrink * r_small + (1 - grow - shrink) * r_move
+    r0 = torch.where(grow, r_small, torch.where(shrink, r_big, r_move))  # radius in the first frame and the last
+    r1 = torch.where(grow, r_big, torch.where(shrink, r_small, r_move))
     dx = torch.tensor([{"left": -1.0, "right": 1.0}.get(m, 0.0) for m in motion]) * u(24.0, 32.0)
     dy = torch.tensor([{"up": -1.0, "down": 1.0}.get(m, 0.0) for m in motion]) * u(14.0, 20.0)
     r_max = torch.maximum(r0, r1) + 1.0
@@ -209,14 +208,11 @@ def start_offset(video, picture) -> float:
         >>> start_offset(clip, clip[0]), start_offset(clip[::-1], clip[0]) > 20
         (0.0, True)
     """
-    centres = []
-    for frame in (as_frames(video)[0], as_frames([picture])[0]):
-        mask = _object_mask(frame.astype(np.float32) / 255.0)
-        if mask.sum() < 4:
-            return math.inf
-        ys, xs = np.nonzero(mask)
-        centres.append((xs.mean(), ys.mean()))
-    return round(float(math.dist(*centres)), 2)
+    first, given = as_frames(video)[0], as_frames([picture])[0]
+    masks = [_object_mask(frame.astype(np.float32) / 255.0) for frame in (first, given)]
+    if min(mask.sum() for mask in masks) < 4:
+        return math.inf
+    return round(float(math.dist(*(np.argwhere(mask).mean(axis=0) for mask in masks))), 2)  # (row, column) centres
 
 
 def _hue(rgb: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .architecture import TRANSFORMER_5B, VAE_5B, build_components, full_size_transformer_config
-from .environment import GIB, needs_fp32_attention
+from .checks import RequestError, check_dimension, latent_frames
+from .environment import GIB, environment_report, needs_fp32_attention
 from .family import BY_NAME, member, member_of
 
 
@@ -110,10 +111,8 @@ def transformer_tokens(num_frames: int = 49, height: int = 480, width: int = 720
         >>> transformer_tokens(49, 480, 720), transformer_tokens(81, 768, 1360, model="CogVideoX1.5-5B")
         (17776, 45106)
     """
-    config = full_size_transformer_config(model)
-    latent_frames = (num_frames - 1) // 4 + 1
-    frame_patches = -(-latent_frames // (config.get("patch_size_t") or 1))
-    return frame_patches * (height // 16) * (width // 16) + 226
+    patch_t = full_size_transformer_config(model).get("patch_size_t") or 1
+    return -(-latent_frames(num_frames) // patch_t) * (height // 16) * (width // 16) + 226
 
 
 def denoise_gib_per_token(model: str = FIVE_B) -> tuple[float, bool]:
@@ -199,7 +198,7 @@ def fp32_attention_gib(num_frames: int = 49, height: int = 480, width: int = 720
 
 #: How attention is computed: fused bf16 kernels (compute capability 8.0+), fp32 on the
 #: memory-efficient kernel (what the kit does on a T4), or bf16 on the math kernel (a T4 left alone).
-ATTENTION = {"fused": lambda **request: 0.0, "fp32": fp32_attention_gib, "math": math_attention_gib}
+ATTENTION = {"fused": lambda *request: 0.0, "fp32": fp32_attention_gib, "math": math_attention_gib}
 
 
 def attention_here(report, model: str = FIVE_B) -> str:
@@ -250,8 +249,7 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     denoise = denoise_gib_per_token(model)[0] * tokens * _videos(batch, guidance_scale)
     if attention not in ATTENTION:
         raise ValueError(f"attention={attention!r}: choose one of {', '.join(ATTENTION)}")
-    denoise += ATTENTION[attention](num_frames=num_frames, height=height, width=width, batch=batch,
-                                    guidance_scale=guidance_scale, model=model)
+    denoise += ATTENTION[attention](num_frames, height, width, batch, guidance_scale, model)
     # decoding: one tile at a time (small tiles before the default ones), else whole frames; all the batch's
     # videos at once unless sliced
     decode = (m["decode_small_tile_gib"] if "vae_small_tiles" in steps
@@ -638,8 +636,6 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     import math
     import re
 
-    from .checks import RequestError, check_dimension
-
     m = member(args.model)
     for name, default in (("frames", m.num_frames), ("height", m.height), ("width", m.width)):
         if getattr(args, name) is None:
@@ -678,8 +674,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_args(parser, args)
     if None in (args.vram_gib, args.ram_gib, args.compute_capability):
-        from .environment import environment_report
-
         report = environment_report()
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib

@@ -22,6 +22,8 @@ from .measure import Measurement
 from .video import as_frames, write_mp4
 
 OUTPUTS_ENV = "COGVIDEOX_OUTPUTS"
+#: How to set it, for the messages that say to.
+SET_OUTPUTS = f"(os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", or a Drive folder in Colab)"
 
 
 def outputs_dir() -> Path:
@@ -39,8 +41,7 @@ def outputs_dir() -> Path:
     """
     setting = (os.environ.get(OUTPUTS_ENV) or "").strip()
     if setting:
-        fix = (f"{OUTPUTS_ENV}={setting!r}: point {OUTPUTS_ENV} at a folder you can write to "
-               f"(os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", or a Drive folder in Colab), or unset it")
+        fix = f"{OUTPUTS_ENV}={setting!r}: point {OUTPUTS_ENV} at a folder you can write to {SET_OUTPUTS}, or unset it"
     else:
         fix = f"the default outputs/ in the working folder ({os.getcwd()}): set {OUTPUTS_ENV} to a folder you can write to"
     return _writable_folder(Path(setting or "outputs"), fix)
@@ -186,8 +187,7 @@ def save_video(
         fps = member_of(pipe.transformer.config).fps if hasattr(pipe, "transformer") else 8
     if folder is None:
         folder = outputs_dir()
-        fix = (f"set {OUTPUTS_ENV} to a folder on another disk (os.environ[{OUTPUTS_ENV!r}] = \"/content/outputs\", "
-               "or a Drive folder in Colab)")
+        fix = f"set {OUTPUTS_ENV} to a folder on another disk {SET_OUTPUTS}"
     else:
         fix = f"pass save_video another folder= than {str(folder)!r}"
         folder = _writable_folder(Path(folder), fix)

@@ -6,11 +6,10 @@ Encoding is ``diffusers.utils.export_to_video`` (imageio-ffmpeg, libx264, yuv420
 
 Why not mediapy (``show_video``, ``show_videos``): it would be a second video stack beside the one
 diffusers already uses to save videos, and it needs an ``ffmpeg`` on the PATH, which a laptop may
-not have (imageio-ffmpeg brings its own binary). What is left here is small: the player's HTML, with
+not have (imageio-ffmpeg brings its own binary). What is left here is small: IPython's embedded player, with
 a minimum display size so a 48x72 clip is not a thumbnail, and the PNG strip that GitHub shows.
 """
 
-import base64
 import io
 import os
 import tempfile
@@ -152,6 +151,8 @@ def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int
         >>> video_html(np.zeros((9, 48, 72, 3))).startswith("<video")
         True
     """
+    from IPython.display import Video
+
     frames = as_frames(video)
     h, w = frames[0].shape[:2]
     if w > max_width:
@@ -159,12 +160,9 @@ def video_html(video, fps: int = 8, max_width: int = 480, min_display_width: int
         frames = [np.asarray(Image.fromarray(f).resize(size, Image.LANCZOS)) for f in frames]
         w = size[0]
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_mp4(frames, Path(tmp) / "clip.mp4", fps=fps).read_bytes()
-    src = base64.b64encode(data).decode("ascii")
-    return (
-        f'<video controls loop autoplay muted playsinline width="{max(w, min_display_width)}">'
-        f'<source src="data:video/mp4;base64,{src}" type="video/mp4"></video>'
-    )
+        clip = write_mp4(frames, Path(tmp) / "clip.mp4", fps=fps)
+        return Video(clip, embed=True, width=max(w, min_display_width),
+                     html_attributes="controls loop autoplay muted playsinline")._repr_html_()
 
 
 def show_video(video, fps: int = 8, max_width: int = 480, strip_frames: int = 6) -> None:
