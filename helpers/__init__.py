@@ -8,8 +8,8 @@ Example:
 
 import importlib as _importlib
 import logging as _logging
-import types as _types
 import os as _os
+import types as _types
 import warnings as _warnings
 
 # Before anything touches CUDA: let PyTorch's allocator grow segments instead of caching fixed

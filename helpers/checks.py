@@ -251,7 +251,7 @@ def _check_steps(pipe, num_inference_steps) -> None:
 
 def _least_strength(steps: int) -> float:
     """The least strength, rounded up to 3 decimals, for which ``int(steps * strength)`` is at least 1."""
-    return math.ceil(1000 / steps) / 1000  # steps * that is at least 1 in floats too (checked for 1 to 100,000 steps)
+    return math.ceil(1000 / steps) / 1000  # never rounds below 1 in floats (tests check every step count up to 1000)
 
 
 def _least_steps(strength: float) -> int:
@@ -290,7 +290,9 @@ def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
         True
     """
     fit = (load_results("benchmarks/cpu_memory.json") or {}).get("fit")
-    return None if fit is None else height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
+    if fit is None:
+        return None
+    return height * width * (fit["per_pixel_bytes"] + fit["per_pixel_frame_bytes"] * num_frames) / GIB
 
 
 def transformer_tokens(pipe, num_frames: int, height: int, width: int) -> int:

@@ -14,7 +14,7 @@ import html
 import io
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from .checks import RequestError, check_request, check_seed, model_defaults
 from .loading import kit_model_kind
@@ -191,11 +191,11 @@ def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] 
         >>> [[run.params.seed for run in row] for row in grid]
         [[1, 1], [2, 2]]
     """
-    fields = set(asdict(base))
+    names = {f.name for f in fields(Params)}
     (row_name, row_values), (col_name, col_values) = rows, columns or ("seed", [base.seed])
     for name in (row_name, col_name):  # without columns: "seed", always a field
-        if name not in fields:
-            raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(fields))}")
+        if name not in names:
+            raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(names))}")
     return [[generate(pipe, replace(base, **{row_name: r, col_name: c}), save=save) for c in col_values]
             for r in row_values]
 
@@ -300,7 +300,7 @@ class Panel:
 
     def params(self) -> Params:
         """The panel's current values as a :class:`Params`."""
-        return Params(**{name: getattr(self, name).value for name in asdict(Params())})  # a widget per field
+        return Params(**{f.name: getattr(self, f.name).value for f in fields(Params)})  # a widget per field
 
     def on_random(self, _=None) -> int:
         """A new random seed in the seed box."""
@@ -338,8 +338,9 @@ class Panel:
 
     def _on_step(self, done: int, total: int, seconds_left: float) -> None:
         self.progress.max, self.progress.value = total, done
-        last = self.history[-1] if self.history else None  # its decode, if it made as many frames
-        decode = f" + about {last.decode_seconds:.0f} s decode" if last and last.params.frames == self._frames_now else " + decode"
+        last = self.history[-1] if self.history else None  # its decode time holds for as many frames
+        known = last is not None and last.params.frames == self._frames_now
+        decode = f" + about {last.decode_seconds:.0f} s decode" if known else " + decode"
         self.status.value = f"step {done}/{total}, about {seconds_left:.0f} s left{decode}"
 
     def on_generate(self, save: bool = True) -> Run:

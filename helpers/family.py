@@ -66,7 +66,8 @@ def member(name_or_id: str) -> Member:
         ...
         ValueError: 'CogVideoX-7b' is no CogVideoX model the kit knows: CogVideoX-2b, CogVideoX-5b, CogVideoX-5b-I2V, CogVideoX1.5-5B, CogVideoX1.5-5B-I2V
     """
-    found = {m.name.lower(): m for m in FAMILY}.get(name_or_id.lower().rstrip("/").split("/")[-1])
+    key = name_or_id.lower().rstrip("/").split("/")[-1]
+    found = next((m for m in FAMILY if m.name.lower() == key), None)
     if found is None:
         raise ValueError(f"{name_or_id!r} is no CogVideoX model the kit knows: {', '.join(BY_NAME)}")
     return found

@@ -56,8 +56,8 @@ def generate_low_ram(
     """Generate a video loading one component at a time; returns float frames (F, H, W, 3).
 
     ``request`` holds the pipeline arguments (prompt, negative_prompt, num_frames, height, width,
-    num_inference_steps, guidance_scale, callback_on_step_end); missing ones default from the model. ``on_stage`` is
-    called with "encoded", "denoised" and "decoded" as each stage ends (for measuring).
+    num_inference_steps, guidance_scale, callback_on_step_end); missing ones default from the model.
+    ``on_stage`` is called with "encoded", "denoised" and "decoded" as each stage ends (for measuring).
     ``transformer_int8=True`` loads the transformer int8 weight-only (torchao's
     ``Int8WeightOnlyConfig`` through diffusers' ``TorchAoConfig``: each layer is quantized as it
     loads onto the device), about half its bf16 bytes; the numbers it computes change slightly

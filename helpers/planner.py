@@ -516,8 +516,9 @@ def _smaller_member(report, choice, task: str) -> str:
 def _smaller_request(report, task: str, **request) -> str:
     """``"; it fits with NUM_FRAMES = 17 (...)"`` for the first smaller 8N+1 count that fits here, else ``""``."""
     for frames in (f for f in (17, 9) if task == "text" and f < request["num_frames"]):
-        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib,
-                            attention=attention_here(report, request.get("model", FIVE_B)), **{**request, "num_frames": frames})
+        attention = attention_here(report, request.get("model", FIVE_B))
+        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, attention=attention,
+                            **{**request, "num_frames": frames})
         if best:
             return (f"; it fits with NUM_FRAMES = {frames} ({best.recipe}, {best.peak_vram_gib:.1f} GiB VRAM and "
                     f"{best.peak_host_rss_gib:.1f} GiB host RAM predicted)")

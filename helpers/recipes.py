@@ -134,6 +134,10 @@ def _magcache(pipe, value, options) -> None:
                                                  num_inference_steps=steps))
 
 
+def _half_steps(pipe, value, options) -> dict:
+    return {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}
+
+
 def _compile(pipe, value, options) -> None:
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
@@ -170,7 +174,7 @@ REGISTRY: dict[str, Step] = {
     "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed"),
     "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
-    "half_steps": _speed(lambda pipe, value, options: {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}, "half the denoising steps", keeps_request=False),
+    "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
     "fp8": _speed(lambda pipe, value, options: quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type), "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
     "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
 }
