@@ -37,3 +37,11 @@ def test_each_module_imports_only_from_lower_layers():
                 for p in sorted((ROOT / "helpers").glob("*.py")) if p.stem in layer
                 for name in sorted(helpers_imports(p)) if name in layer and layer[name] >= layer[p.stem]]
     assert climbing == []
+
+
+def test_helpers_stays_under_3000_code_lines():
+    """Issue 18's size: code lines (no blanks, comments or docstrings), as scripts/count_code_lines.py counts them."""
+    from count_code_lines import code_lines  # scripts/ (conftest.py puts it on the path)
+
+    sizes = {path.name: code_lines(path) for path in (Path(__file__).resolve().parents[1] / "helpers").glob("*.py")}
+    assert sum(sizes.values()) < 3000, sorted(sizes.items(), key=lambda item: -item[1])[:5]
