@@ -7,6 +7,7 @@ Example:
 """
 
 import importlib as _importlib
+import importlib.util as _importlib_util
 import logging as _logging
 import os as _os
 import types as _types
@@ -60,12 +61,9 @@ def __getattr__(name: str):
         >>> helpers.planner.predict("all_on_gpu").recipe
         'all_on_gpu'
     """
-    try:
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{name}":  # the module exists; something it imports does not
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if _importlib_util.find_spec(f"{__name__}.{name}") is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _importlib.import_module(f"{__name__}.{name}")  # a module that exists: what it imports may still fail
 
 
 __all__ = sorted(name for name, value in globals().items()  # what the imports above re-export

@@ -20,7 +20,6 @@ from .small_model import SCHEDULER_CONFIG, _tokenizer
 _CONFIGS = json.loads((Path(__file__).parent / "models" / "cogvideox-5b-configs.json").read_text())
 TRANSFORMER_5B: dict = _CONFIGS["transformer"]
 VAE_5B: dict = _CONFIGS["vae"]
-T5_XXL: dict = _CONFIGS["text_encoder"]
 
 #: How the other family members' full-size configs differ from the 5b's (transformer, VAE), from diffusers'
 #: scripts/convert_cogvideox_to_diffusers.py (the 2b: 30 heads and layers, sine-cosine positions, its VAE scale;
@@ -69,7 +68,7 @@ def build_components(model: str = "CogVideoX-5b", device: str = "meta", dtype=No
     try:
         with torch.device(device):
             return dict(
-                text_encoder=T5EncoderModel(T5Config(**T5_XXL)),
+                text_encoder=T5EncoderModel(T5Config(**_CONFIGS["text_encoder"])),
                 transformer=CogVideoXTransformer3DModel(**full_size_transformer_config(model)),
                 vae=AutoencoderKLCogVideoX(**{**VAE_5B, **FULL_SIZE_CHANGES[model][1]}),
             )
@@ -105,13 +104,12 @@ def random_5b_pipeline(device: str = "cuda", dtype=None, task: str = "text", mod
         ('CogVideoXPipeline', 'CogVideoXImageToVideoPipeline')
     """
     import diffusers
-    from diffusers import CogVideoXDPMScheduler
 
     name = model or ("CogVideoX-5b-I2V" if task == "image" else "CogVideoX-5b")
-    task = task if task == "video" else member(name).task  # a model's own task, unless video to video
     parts = build_components(name, device=device, dtype=dtype or getattr(torch, member(name).dtype))
-    pipeline = getattr(diffusers, PIPELINES[task])
-    return pipeline(tokenizer=_tokenizer(), scheduler=CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
+    # The member's own pipeline, unless video to video (which runs on text-to-video weights).
+    pipeline = getattr(diffusers, PIPELINES["video"] if task == "video" else member(name).pipeline)
+    return pipeline(tokenizer=_tokenizer(), scheduler=diffusers.CogVideoXDPMScheduler(**SCHEDULER_CONFIG), **parts)
 
 
 def save_random_5b(folder, device: str = "cuda", task: str = "text", model: str | None = None) -> None:
@@ -128,8 +126,7 @@ def save_random_5b(folder, device: str = "cuda", task: str = "text", model: str 
     import shutil
 
     pipe = random_5b_pipeline(device, task=task, model=model)
-    if Path(folder).exists():
-        shutil.rmtree(folder)
+    shutil.rmtree(folder, ignore_errors=True)
     pipe.save_pretrained(folder, safe_serialization=True)
     del pipe
     free_memory()

@@ -58,7 +58,7 @@ class FP32Attention(CogVideoXAttnProcessor2_0):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
 
 
-def use_fp32_attention_where_needed(transformer, dtype=None) -> bool:
+def use_fp32_attention_where_needed(transformer) -> bool:
     """Set :class:`FP32Attention` on a bf16 CogVideoX transformer where this GPU needs it; True if set.
 
     Example:
@@ -69,7 +69,7 @@ def use_fp32_attention_where_needed(transformer, dtype=None) -> bool:
         >>> use_fp32_attention_where_needed(pipe.transformer)  # a CPU: nothing to do
         False
     """
-    if not needs_fp32_attention() or (dtype or transformer.dtype) != torch.bfloat16:
+    if not needs_fp32_attention() or transformer.dtype != torch.bfloat16:
         return False
     transformer.set_attn_processor(FP32Attention())
     print("attention in fp32 (helpers.attention.FP32Attention): this GPU has no fused bf16 attention kernel")

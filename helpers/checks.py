@@ -110,21 +110,15 @@ def model_defaults(pipe) -> dict:
         >>> {k: v for k, v in defaults.items() if k != "prompt"}
         {'height': 48, 'width': 72, 'num_frames': 9, 'num_inference_steps': 25, 'guidance_scale': 6.0}
     """
-    cfg = pipe.transformer.config
-    marker = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) or {}
-    kit, kind = marker.get("defaults", {}), marker.get("kind")
+    cfg, scale = pipe.transformer.config, pipe.vae_scale_factor_spatial
     member = member_of(cfg)
-    if kind:  # the kit's scaled-down models: the size in their configuration
-        size = dict(height=cfg.sample_height * pipe.vae_scale_factor_spatial,
-                    width=cfg.sample_width * pipe.vae_scale_factor_spatial, num_frames=cfg.sample_frames)
-    else:
-        size = dict(height=member.height, width=member.width, num_frames=member.num_frames)
-    return steps_override(shrink(dict(
-        prompt=kit.get("prompt", PANDA_PROMPT),
-        **size,
-        num_inference_steps=kit.get("num_inference_steps", member.num_inference_steps),
-        guidance_scale=kit.get("guidance_scale", member.guidance_scale),
-    ), kind, fixed_frames=cfg.use_learned_positional_embeddings))
+    marker = read_kit_marker(str(getattr(pipe, "name_or_path", "") or "")) or {}
+    defaults = dict(prompt=PANDA_PROMPT, height=member.height, width=member.width, num_frames=member.num_frames,
+                    num_inference_steps=member.num_inference_steps, guidance_scale=member.guidance_scale)
+    if marker.get("kind"):  # the kit's scaled-down models: the size in their configuration
+        defaults.update(height=cfg.sample_height * scale, width=cfg.sample_width * scale, num_frames=cfg.sample_frames)
+    defaults.update(marker.get("defaults", {}))  # kit_model.json: steps, guidance and a prompt the model can draw
+    return steps_override(shrink(defaults, marker.get("kind"), fixed_frames=cfg.use_learned_positional_embeddings))
 
 
 #: The one setting that cuts every notebook's step count (the GPU rehearsal's "full size, few steps").
@@ -407,18 +401,9 @@ def frames_returned(num_frames: int, temporal_compression: int = 4) -> int:
     return temporal_compression * latents - (temporal_compression - 1) * (latents % 2)
 
 
-def check_request(
-    pipe,
-    prompt: str,
-    num_frames: int,
-    height: int,
-    width: int,
-    num_inference_steps: int,
-    guidance_scale: float,
-    negative_prompt: str | None = None,
-    strength: float | None = None,
-    **extras,
-) -> list[str]:
+def check_request(pipe, prompt: str, num_frames: int, height: int, width: int, num_inference_steps: int,
+                  guidance_scale: float, negative_prompt: str | None = None, strength: float | None = None,
+                  **extras) -> list[str]:
     """Check a request for ``pipe``; raise :class:`RequestError` or return warnings (also printed).
 
     Every number must be finite; steps at most the scheduler's training timesteps (1000);

@@ -11,7 +11,6 @@ Example:
 
 import functools
 import inspect
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -35,8 +34,7 @@ def oom_advice(recipe: str, vram_gib: float, ram_gib: float, **request) -> str:
     """
     from .planner import predict, recommend
 
-    tried = predict(recipe, **request)
-    said = (f"{recipe} needs about {tried.peak_vram_gib:.1f} GiB of GPU memory for this request; "
+    said = (f"{recipe} needs about {predict(recipe, **request).peak_vram_gib:.1f} GiB of GPU memory for this request; "
             f"this GPU has {vram_gib:.1f} GiB.")
     best, why = recommend(vram_gib, ram_gib, **request)
     if best is None:
@@ -116,14 +114,12 @@ def memory_budget(gib: float, device: str = "cpu") -> Iterator[bool]:
         old = torch.cuda.get_per_process_memory_fraction(0)
         new = min(old, (torch.cuda.memory_reserved(0) + gib * GIB) / total)
         set_limit = functools.partial(torch.cuda.set_per_process_memory_fraction, device=0)
-    elif sys.platform.startswith("linux"):
-        import resource  # not on Windows
-
-        old = resource.getrlimit(resource.RLIMIT_AS)
+    elif psutil.LINUX:
+        old = psutil.Process().rlimit(psutil.RLIMIT_AS)
         cap = psutil.Process().memory_info().vms + int(gib * GIB)
-        new = (cap if old[1] == resource.RLIM_INFINITY else min(cap, old[1]), old[1])
-        set_limit = functools.partial(resource.setrlimit, resource.RLIMIT_AS)
-    else:  # the OS would not enforce the cap (or, on Windows, has no resource)
+        new = (cap if old[1] == psutil.RLIM_INFINITY else min(cap, old[1]), old[1])
+        set_limit = functools.partial(psutil.Process().rlimit, psutil.RLIMIT_AS)
+    else:  # the OS would not enforce the cap (or, as Windows, has no RLIMIT_AS)
         yield False
         return
     set_limit(new)

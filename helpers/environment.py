@@ -146,12 +146,11 @@ def _shape_cuda(profile: Profile) -> str:
     torch.cuda.mem_get_info = lambda device=None: (max(cap - context - torch.cuda.memory_reserved(0), 0), cap)
 
     sdpa = F.scaled_dot_product_attention
-    kernels = {dtype: [getattr(SDPBackend, k) for k in names] for dtype, names in
-               ((torch.bfloat16, profile.bf16_attention), (None, profile.half_attention))}
 
     @functools.wraps(sdpa)
     def scaled_dot_product_attention(query, *args, **kwargs):
-        with sdpa_kernel(kernels.get(query.dtype, kernels[None])):
+        names = profile.bf16_attention if query.dtype == torch.bfloat16 else profile.half_attention
+        with sdpa_kernel([getattr(SDPBackend, name) for name in names]):
             return sdpa(query, *args, **kwargs)
 
     F.scaled_dot_product_attention = scaled_dot_product_attention
@@ -322,7 +321,7 @@ class EnvironmentReport:
 
 
 #: The oldest versions the kit runs with: pyproject.toml's lower bounds (tests/test_packaging.py checks they agree).
-MINIMUM_VERSIONS = {"torch": "2.6", "diffusers": "0.42.1", "transformers": "5.0", "torchao": "0.16"}
+MINIMUM_VERSIONS = {"diffusers": "0.42.1", "torch": "2.6", "transformers": "5.0", "torchao": "0.16"}
 
 
 def version_problems(versions: dict[str, str | None], notes: bool = True) -> list[str]:
@@ -351,13 +350,11 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
         return None if have is None else Version(have) >= Version(version)
 
     problems = []
-    if at_least("diffusers", "0.30") is False:
-        problems.append(f"diffusers {versions['diffusers']} has no CogVideoX pipelines: "
-                        f"pip install -U \"diffusers>={MINIMUM_VERSIONS['diffusers']}\"")
     for name, least in MINIMUM_VERSIONS.items():
-        if at_least(name, least) is False and not (name == "diffusers" and problems):
-            problems.append(f"{name} {versions[name]} is older than the kit supports ({least}): "
-                            f"pip install -U \"{name}>={least}\"")
+        if at_least(name, least) is False:
+            pipelines = name == "diffusers" and not at_least(name, "0.30")
+            why = "has no CogVideoX pipelines" if pipelines else f"is older than the kit supports ({least})"
+            problems.append(f"{name} {versions[name]} {why}: pip install -U \"{name}>={least}\"")
     if notes and at_least("diffusers", "0.42") and versions.get("optimum-quanto"):
         problems.append(
             f"diffusers {versions['diffusers']} deprecates QuantoConfig (removal in 1.0) and optimum-quanto "

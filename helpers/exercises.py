@@ -22,6 +22,6 @@ def check_exercise(title: str, **conditions: bool) -> bool:
     print(f"exercise: {title}")
     for name, passed in conditions.items():
         print(f"  {'✓' if passed else '✗'} {name.replace('_', ' ')}")
-    solved = all(bool(passed) for passed in conditions.values())
+    solved = all(conditions.values())
     print("solved" if solved else "not yet: change your answer and run the check again")
     return solved

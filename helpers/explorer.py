@@ -63,17 +63,10 @@ class Params:
             >>> Params(steps=5).request(pipe)["num_inference_steps"]
             5
         """
-        d = model_defaults(pipe)
-        return dict(
-            prompt=self.prompt or d["prompt"],
-            negative_prompt=self.negative_prompt or None,
-            num_inference_steps=d["num_inference_steps"] if self.steps is None else self.steps,
-            guidance_scale=d["guidance_scale"] if self.guidance is None else self.guidance,
-            use_dynamic_cfg=self.dynamic_cfg,
-            num_frames=d["num_frames"] if self.frames is None else self.frames,
-            height=d["height"],
-            width=d["width"],
-        )
+        given = dict(prompt=self.prompt or None, num_inference_steps=self.steps, guidance_scale=self.guidance,
+                     num_frames=self.frames)  # None: the model's default
+        return {**model_defaults(pipe), **{k: v for k, v in given.items() if v is not None},
+                "negative_prompt": self.negative_prompt or None, "use_dynamic_cfg": self.dynamic_cfg}
 
 
 @dataclass
@@ -168,7 +161,7 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
         pipe.maybe_free_model_hooks()  # what the pipeline does at its end: offloaded models back to the CPU
         raise
     decode_seconds = time.perf_counter() - last_step[0]
-    folder = getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path")
+    folder = getattr(pipe, "name_or_path", None)  # a pipeline's config._name_or_path
     verdict = judge(video) if folder and kit_model_kind(folder) == "nano" else None
     path = save_video(video, {**request, "scheduler": params.scheduler}, pipe=pipe, seed=params.seed,
                       recipe=recipe, measurement=m, name="explorer") if save else None
@@ -263,19 +256,18 @@ class Panel:
         (1, 2, 'done in')
     """
 
-    def __init__(self, pipe, recipe: str = "", max_frames: int | None = None, background: bool = True):
+    def __init__(self, pipe, recipe: str = "", background: bool = True):
         import ipywidgets as w
 
         d = model_defaults(pipe)
         self.pipe, self.history, self.recipe_name, self.background = pipe, [], recipe or None, background
         self._stop_requested, self._worker, self._frames_now = False, None, None
-        longest = max_frames or max(49, d["num_frames"])
         self.prompt = w.Textarea(value=d["prompt"], description="prompt", layout=w.Layout(width="95%"))
         self.negative_prompt = w.Text(value="", description="negative", layout=w.Layout(width="95%"))
         self.steps = w.IntSlider(value=d["num_inference_steps"], min=1, max=100, description="steps")
         self.guidance = w.FloatSlider(value=d["guidance_scale"], min=1.0, max=15.0, step=0.5, description="guidance")
         self.dynamic_cfg = w.Checkbox(value=False, description="dynamic CFG")
-        self.frames = w.Dropdown(options=[n for n in range(9, longest + 1, 8)], value=d["num_frames"],
+        self.frames = w.Dropdown(options=list(range(9, max(49, d["num_frames"]) + 1, 8)), value=d["num_frames"],
                                  description="frames")  # 8N+1 only: what the model was trained on
         self.seed = w.IntText(value=42, description="seed")
         self.random = w.Button(description="random seed")

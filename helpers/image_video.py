@@ -20,16 +20,13 @@ import numpy as np
 import torch
 
 from .checks import InputError, check_seed, check_size, check_strength, fixed_size  # noqa: F401  (also read from here)
+from .family import I2V, T2V
 from .nano import FPS, Scene, render
 from .small_model import kit_cache_dir
 from .video import as_frames, write_mp4
 
 #: The pipeline class for each task, by diffusers name.
-PIPELINES = {
-    "text": "CogVideoXPipeline",
-    "image": "CogVideoXImageToVideoPipeline",
-    "video": "CogVideoXVideoToVideoPipeline",
-}
+PIPELINES = {"text": T2V, "image": I2V, "video": "CogVideoXVideoToVideoPipeline"}
 #: The hub checkpoint each task needs (video-to-video runs on the text-to-video weights).
 CHECKPOINTS = {"text": "THUDM/CogVideoX-5b", "image": "THUDM/CogVideoX-5b-I2V", "video": "THUDM/CogVideoX-5b"}
 #: Where the kit's example inputs are (in a clone of the kit; elsewhere example_inputs draws them).

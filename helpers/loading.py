@@ -106,8 +106,7 @@ def hub_offline() -> bool:
 
     # The variable too: huggingface_hub reads it once, on import, so a notebook that sets it later would
     # still download through the kit without this.
-    value = os.environ.get("HF_HUB_OFFLINE", "").upper()
-    return bool(constants.HF_HUB_OFFLINE) or value in constants.ENV_VARS_TRUE_VALUES
+    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
 
 
 def cached_snapshot(repo_id: str, cache_dir: str | os.PathLike | None = None) -> Path | None:

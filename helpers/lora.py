@@ -97,9 +97,8 @@ def _check_shapes(path: Path, transformer) -> None:
                                      "made for another model. Use a LoRA trained for this model.")
             if not hasattr(layer, "in_features"):  # not a linear layer: nothing to compare
                 continue
-            rows, cols = f.get_slice(key).get_shape()[:2]
-            wanted = layer.in_features if kind.startswith("A") else layer.out_features
-            found = cols if kind.startswith("A") else rows
+            rows, cols = f.get_slice(key).get_shape()[:2]  # lora_A: (rank, in_features); lora_B: (out_features, rank)
+            found, wanted = (cols, layer.in_features) if kind.startswith("A") else (rows, layer.out_features)
             if found != wanted:
                 raise ModelLoadError(
                     f"{path} was made for another model: its {key} expects {found} features where this model's "
@@ -124,7 +123,6 @@ def check_adapter_weights(pipe, weights: dict) -> dict:
         ValueError: adapter 'orange': weight -1 is negative; give 0 (off) to 1 (as trained), or a little more to strengthen it.
     """
     loaded = sorted({name for names in pipe.get_list_adapters().values() for name in names})
-    checked = {}
     for name, weight in weights.items():
         if name not in loaded:
             raise ValueError(f"adapter {name!r} is not loaded (loaded: {loaded or 'none'}): load it first with "
@@ -134,8 +132,7 @@ def check_adapter_weights(pipe, weights: dict) -> dict:
         if weight < 0:
             raise ValueError(f"adapter {name!r}: weight {weight} is negative; give 0 (off) to 1 (as trained), or a "
                              "little more to strengthen it.")
-        checked[name] = float(weight)
-    return checked
+    return {name: float(weight) for name, weight in weights.items()}
 
 
 def training_data(pipe, scenes: list[nano.Scene], seed: int = 0) -> dict:

@@ -40,19 +40,12 @@ def config_only_pipeline(model: str | os.PathLike | None = None):
     with torch.device("meta"):
         transformer = CogVideoXTransformer3DModel.from_config(CogVideoXTransformer3DModel.load_config(folder, subfolder="transformer"))
         vae = AutoencoderKLCogVideoX.from_config(AutoencoderKLCogVideoX.load_config(folder, subfolder="vae"))
-    pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, transformer=transformer, vae=vae)
-    pipe.register_to_config(_name_or_path=str(folder))
-    return pipe
+    # a str, so that the pipeline's config holds its folder as a str
+    return CogVideoXPipeline.from_pretrained(str(folder), text_encoder=None, transformer=transformer, vae=vae)
 
 
-def generate_low_ram(
-    model: str | os.PathLike | None = None,
-    *,
-    seed: int = 42,
-    transformer_int8: bool = False,
-    on_stage: Callable[[str], None] | None = None,
-    **request,
-):
+def generate_low_ram(model: str | os.PathLike | None = None, *, seed: int = 42, transformer_int8: bool = False,
+                     on_stage: Callable[[str], None] | None = None, **request):
     """Generate a video loading one component at a time; returns float frames (F, H, W, 3).
 
     ``request`` holds the pipeline arguments (prompt, negative_prompt, num_frames, height, width,
@@ -108,11 +101,9 @@ def generate_low_ram(
     pipe = CogVideoXPipeline.from_pretrained(folder, text_encoder=None, tokenizer=None, transformer=transformer, vae=vae, dtype=dtype)
     pipe.set_progress_bar_config(leave=False)
     request = {**{k: v for k, v in model_defaults(pipe).items() if k != "prompt"}, **request}
-    latents = pipe(
-        prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, output_type="latent",
-        generator=torch.Generator(device="cpu").manual_seed(seed),  # seeded on the CPU, as every notebook seeds
-        **request,
-    ).frames
+    # seeded on the CPU, as every notebook seeds
+    latents = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, output_type="latent",
+                   generator=torch.Generator(device="cpu").manual_seed(seed), **request).frames
     latents = trim_latent_padding(latents, request["num_frames"])  # CogVideoX1.5 pads them; the pipeline's own decode drops it
     del pipe.transformer, transformer
     stage_done("denoised")

@@ -10,7 +10,6 @@ Example:
 
 import ctypes
 import gc
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -89,9 +88,10 @@ def measure(label: str = "run", interval: float = 0.01) -> Iterator[Measurement]
     """
     record = Measurement(label)
     free_memory()
-    if sys.platform == "linux":  # glibc keeps freed memory for reuse, resident: hand it back first
-        with suppress(OSError, AttributeError):  # another C library (musl): nothing to hand back this way
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    # glibc keeps freed memory for reuse, resident: hand it back first. Without glibc (macOS, Windows, musl)
+    # there is no libc.so.6 or no malloc_trim in it, and nothing to hand back this way.
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     process = psutil.Process()
     peak = process.memory_info().rss
     done = threading.Event()

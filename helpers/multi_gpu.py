@@ -132,8 +132,7 @@ def finish(pipe, args: argparse.Namespace) -> None:
         result = dict(mode=args.mode, processes=len(ranks), device=str(pipe.device.type), request=request,
                       seconds=m.seconds, ranks=ranks, frames=list(frames.shape))
         if args.reference:
-            reference = np.load(args.reference)
-            result["max_abs_difference"] = float(np.abs(frames - reference).max())
+            result["max_abs_difference"] = float(np.abs(frames - np.load(args.reference)).max())
         else:
             np.save(args.result.with_suffix(".npy"), frames)
         result["video"] = str(save_video(frames, request, pipe=pipe, seed=args.seed, measurement=m,

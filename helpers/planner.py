@@ -145,7 +145,6 @@ class Prediction:
     peak_vram_gib: float
     peak_host_rss_gib: float
     relative_speed: float
-    stages: dict[str, float]
 
     def fits(self, vram_gib: float, ram_gib: float) -> bool:
         """True when both peaks fit, keeping 5% of VRAM and 10% of host RAM spare."""
@@ -238,8 +237,8 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
         11.3
     """
     m, w = MEASURED, weights_gib(model)
-    # ff_chunking was measured to leave every peak where it was: it changes no prediction.
-    steps = set(recipe.split("+")) - {"ff_chunking"}
+    # ff_chunking was measured to leave every peak where it was: it changes no prediction (no step below looks at it).
+    steps = set(recipe.split("+"))
     if "low_ram_staged" in steps:
         steps.add("vae_tiling")  # generate_low_ram always decodes tiled
     fp8 = "layerwise_fp8" in steps
@@ -275,11 +274,11 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     if family is None:
         raise ValueError(f"the planner does not know recipe {recipe!r}: use one of {', '.join(RECIPES)}")
     encode_w, denoise_w, decode_w, host = families[family]
-    stages = dict(encode=encode_w + m["encode_gib"], denoise=denoise_w + denoise, decode=decode_w + decode)
+    peak = max(encode_w + m["encode_gib"], denoise_w + denoise, decode_w + decode)  # encoding, denoising, decoding
     if family == "all_on_gpu":  # its speed family
         family = ("layerwise_fp8" if fp8
                   else "all_on_gpu" if steps & {"vae_tiling", "vae_small_tiles"} else "all_on_gpu_untiled")
-    return Prediction(recipe, max(stages.values()), host, m["speed"][family], stages)
+    return Prediction(recipe, peak, host, m["speed"][family])
 
 
 def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **request) -> tuple[Prediction | None, str]:
@@ -318,7 +317,7 @@ def recommend(vram_gib: float, ram_gib: float, allow_fp8: bool = False, **reques
 TEXT_TO_VIDEO_MEMBERS = (FIVE_B, "CogVideoX-2b")
 
 
-def recommend_model(report, allow_fp8: bool = False, **request) -> tuple[str | None, Prediction | None, str]:
+def recommend_model(report, **request) -> tuple[str | None, Prediction | None, str]:
     """The first member of :data:`TEXT_TO_VIDEO_MEMBERS` with a recipe that fits ``report``'s machine at its own
     request (49x480x720; ``request`` overrides), the recipe's prediction, and why; ``(None, None, why)`` when none fits.
 
@@ -339,8 +338,8 @@ def recommend_model(report, allow_fp8: bool = False, **request) -> tuple[str | N
     vram, ram, passed = report.vram_total_gib or 0.0, report.host_ram_total_gib, []
     for name in TEXT_TO_VIDEO_MEMBERS:
         m = member(name)
-        best, why = recommend(vram, ram, allow_fp8, **{"num_frames": m.num_frames, "height": m.height, "width": m.width,
-                                                        "attention": attention_here(report, name), **request, "model": name})
+        best, why = recommend(vram, ram, **{"num_frames": m.num_frames, "height": m.height, "width": m.width,
+                                            "attention": attention_here(report, name), **request, "model": name})
         if best:
             return name, best, "; ".join([f"{name}, {why}"] + passed)
         passed.append(f"{name}: {why.split(' Ask')[0]}")
@@ -497,9 +496,8 @@ def model_that_fits(report, model: str | None = None, recipe: str | None = None,
     except RuntimeError as e:  # nothing fits (a T4 at 49 frames)
         why = str(e).split(" Ask")[0].rstrip(".") + _smaller_request(report, task, **request) + _smaller_member(report, choice, task)
     fallback = choose_model("nano-i2v" if task == "image" else "nano")
-    name = KIT_MODEL_LABELS[fallback.kit_model].split(" (")[0]
-    return Fit(fallback, choose_recipe(report, fallback, recipe)[0], f"skipped {choice.source}: {why}; using {name} here.",
-               True)
+    why = f"skipped {choice.source}: {why}; using {KIT_MODEL_LABELS[fallback.kit_model].split(' (')[0]} here."
+    return Fit(fallback, choose_recipe(report, fallback, recipe)[0], why, True)
 
 
 def _smaller_member(report, choice, task: str) -> str:
@@ -516,9 +514,8 @@ def _smaller_member(report, choice, task: str) -> str:
 def _smaller_request(report, task: str, **request) -> str:
     """``"; it fits with NUM_FRAMES = 17 (...)"`` for the first smaller 8N+1 count that fits here, else ``""``."""
     for frames in (f for f in (17, 9) if task == "text" and f < request["num_frames"]):
-        attention = attention_here(report, request.get("model", FIVE_B))
-        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib, attention=attention,
-                            **{**request, "num_frames": frames})
+        best, _ = recommend(report.vram_total_gib or 0.0, report.host_ram_total_gib,
+                            attention=attention_here(report, request["model"]), **{**request, "num_frames": frames})
         if best:
             return (f"; it fits with NUM_FRAMES = {frames} ({best.recipe}, {best.peak_vram_gib:.1f} GiB VRAM and "
                     f"{best.peak_host_rss_gib:.1f} GiB host RAM predicted)")
@@ -653,8 +650,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             parser.error(f"--{e}")
     if args.batch < 1:
         parser.error(f"--batch {args.batch}: must be at least 1 (videos generated together).")
-    for name in ("vram_gib", "ram_gib"):
-        value = getattr(args, name)
+    for name, value in (("vram_gib", args.vram_gib), ("ram_gib", args.ram_gib)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             parser.error(f"--{name.replace('_', '-')} {value}: must be a finite number of GiB, 0 or more "
                          "(e.g. 15 for a T4); leave it out for this machine's.")

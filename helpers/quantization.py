@@ -15,7 +15,6 @@ Example:
     3.9
 """
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +98,8 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
         from torchao import quantization as ao
 
         config = getattr(ao, found.config)()
-        if found.needs_fp8 and any(
-                getattr(m, "weight", None) is not None and tuple(m.weight.shape) == (128, 128)
-                for m in model.modules() if isinstance(m, torch.nn.Linear)):
+        if found.needs_fp8 and any(isinstance(m, torch.nn.Linear) and m.weight.shape == (128, 128)
+                                   for m in model.modules()):
             # torchao 0.18 takes a per-tensor-scaled 128x128 weight for a 128x128 block-scaled one and fails
             # ("input_tensor must be 1x128 scaled"): small models (CogVideoX-nano) get per-row scales
             config = ao.Float8DynamicActivationFloat8WeightConfig(granularity=ao.PerRow())
@@ -142,7 +140,7 @@ def weight_gib(module) -> float:
         >>> weight_gib(torch.nn.Linear(1024, 1024, bias=False)) * 2**30 == 1024 * 1024 * 4
         True
     """
-    return sum(stored_bytes(t) for t in itertools.chain(module.parameters(), module.buffers())) / GIB
+    return sum(stored_bytes(t) for t in [*module.parameters(), *module.buffers()]) / GIB
 
 
 def psnr_db(reference, other) -> float:

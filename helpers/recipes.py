@@ -292,9 +292,8 @@ def calibrate_magcache(pipe, **request) -> list[float]:
 
     request = {**model_defaults(pipe), **request}
     pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=request["num_inference_steps"]))
-    printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):  # diffusers prints the ratios at the last step
+        with contextlib.redirect_stdout(io.StringIO()) as printed:  # diffusers prints the ratios at the last step
             pipe(**request, output_type="latent")
     finally:
         pipe.transformer.disable_cache()

@@ -69,19 +69,17 @@ def _place(source: Path, target: Path) -> bool:
     """Put ``source``'s bytes at ``target``, whole or not at all; ``False`` if ``target`` already exists."""
     try:
         os.link(source, target)  # atomic, and fails rather than overwrite
-        return True
     except FileExistsError:
         return False
     except OSError:  # a filesystem without hard links (some network drives): copy
-        pass
-    try:
-        with open(target, "xb") as out:
-            out.write(source.read_bytes())
-    except FileExistsError:  # from open: someone else's file, left as it is
-        return False
-    except BaseException:
-        target.unlink(missing_ok=True)  # a half-copied file is never left
-        raise
+        try:
+            with open(target, "xb") as out:
+                out.write(source.read_bytes())
+        except FileExistsError:  # from open: someone else's file, left as it is
+            return False
+        except BaseException:
+            target.unlink(missing_ok=True)  # a half-copied file is never left
+            raise
     return True
 
 
@@ -148,19 +146,9 @@ def _not_saved(e: OSError, folder: Path, stem: str, fix: str) -> OSError:
     return error
 
 
-def save_video(
-    video,
-    request: dict,
-    *,
-    pipe=None,
-    seed: int | None = None,
-    recipe: str | None = None,
-    measurement: Measurement | None = None,
-    fps: int | None = None,
-    folder: str | os.PathLike | None = None,
-    name: str | None = None,
-    inputs: dict | None = None,
-) -> Path:
+def save_video(video, request: dict, *, pipe=None, seed: int | None = None, recipe: str | None = None,
+               measurement: Measurement | None = None, fps: int | None = None, folder: str | os.PathLike | None = None,
+               name: str | None = None, inputs: dict | None = None) -> Path:
     """Save ``video`` as an H.264 mp4 plus a ``.json`` sidecar; return the mp4's path.
 
     The file gets a new numbered name (``<name>-001.mp4``, ``-002``, ...) so nothing already
@@ -224,16 +212,14 @@ def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Pat
     """
     # Encode inside a private folder that is removed afterwards: ffmpeg writes its file late,
     # so a failed encode must have nowhere left to write.
-    work = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder))
-    tmp = work / "video.mp4"
-    try:
+    with tempfile.TemporaryDirectory(prefix=".saving-", dir=folder, ignore_cleanup_errors=True) as work:
+        tmp, note = Path(work) / "video.mp4", Path(work) / "video.json"  # each written whole before it is placed
         write_mp4(frames, tmp, fps=fps)
         _mp4_check(tmp, len(frames))
         for n in range(1, 100_000):
             path = folder / f"{stem}-{n:03d}.mp4"
             if path.exists() or path.with_suffix(".json").exists():
                 continue
-            note = work / "video.json"  # written whole before it is placed, like the video
             note.write_text(json.dumps({"file": path.name, **sidecar}, indent=2))
             if not _place(tmp, path):
                 continue
@@ -245,5 +231,3 @@ def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Pat
                 raise
             path.unlink()  # that sidecar's name was just taken: try the next number
         return None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -117,8 +117,8 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
     image = task == "image"
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    # Written beside ``folder`` and renamed into place; the temporary folder goes however this ends.
+    with tempfile.TemporaryDirectory(prefix=f".{folder.name}-", dir=folder.parent, ignore_cleanup_errors=True) as tmp:
         torch.manual_seed(seed)
         changes = DESIGNS[design]
         ofs = dict(ofs_embed_dim=32, use_learned_positional_embeddings=False) if design == "1.5" and image else {}
@@ -133,12 +133,9 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
         pipeline = CogVideoXImageToVideoPipeline if image else CogVideoXPipeline
         pipeline(**components).save_pretrained(tmp, safe_serialization=True)
         marker = {"kind": "small-i2v" if image else "small", "version": SMALL_MODEL_VERSION, "seed": seed, "design": design}
-        (tmp / KIT_MARKER).write_text(json.dumps(marker, indent=2))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        (Path(tmp) / KIT_MARKER).write_text(json.dumps(marker, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(tmp).rename(folder)
     return folder
 
 
