@@ -12,6 +12,7 @@ Example:
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -24,11 +25,13 @@ import torch
 import torch.distributed as dist
 
 #: para-attn's mesh for each mode (``init_context_parallel_mesh`` arguments, for ``world_size`` processes):
-#: ``cfg`` puts the two guidance branches on two processes (more processes split each branch's sequence, Ulysses);
-#: ``ulysses`` and ``ring`` split the sequence across all of them; ``none`` is one process, the reference.
+#: ``cfg`` puts the two guidance branches on two processes (more processes split each branch's sequence, Ulysses;
+#: ``cfg_ring``: ring attention); ``ulysses`` and ``ring`` split the sequence across all of them; ``none`` is one
+#: process, the reference.
 MODES = {
     "none": lambda world_size: None,
     "cfg": lambda world_size: dict(max_batch_dim_size=2),
+    "cfg_ring": lambda world_size: dict(max_batch_dim_size=2, max_ring_dim_size=world_size),
     "ulysses": lambda world_size: dict(max_ulysses_dim_size=world_size),
     "ring": lambda world_size: dict(max_ring_dim_size=world_size),
 }
@@ -38,10 +41,20 @@ MODES = {
 REQUEST = dict(prompt=str, num_frames=int, height=int, width=int, num_inference_steps=int, guidance_scale=float)
 
 
-def check_parallel(mode: str, world_size: int, device_type: str, heads: int, guidance_scale: float) -> None:
+def check_parallel(mode: str, world_size: int, device_type: str, heads: int, guidance_scale: float,
+                   lengths: dict[str, int] | None = None) -> None:
     """Refuse, before any process starts, a split that cannot run; the message names the fix.
 
+    ``lengths`` are what para-attn cuts into equal parts for each process of a sequence split (:func:`split_lengths`):
+    the text tokens, the latent rows and the patches of a latent frame. CogVideoX's 226 text tokens split in two at
+    most, so a sequence never splits more than two ways (``cfg`` on 4 processes: two ways per guidance branch).
+
     Example:
+        >>> lengths = {"text tokens": 226, "latent rows": 60, "patches per latent frame": 1350}  # 5b, 480x720
+        >>> check_parallel("ulysses", world_size=4, device_type="cpu", heads=48, guidance_scale=6.0, lengths=lengths)
+        Traceback (most recent call last):
+        ...
+        ValueError: mode 'ulysses' on 4 processes splits the sequence 4 ways, but para-attn cuts each part of it into equal pieces, and 226 text tokens and 1350 patches per latent frame do not divide by 4. Here the sequence splits 2 ways at most: 'ulysses' on 2 processes, 'cfg' on 4.
         >>> check_parallel("ring", world_size=2, device_type="cpu", heads=8, guidance_scale=6.0)
         Traceback (most recent call last):
         ...
@@ -52,28 +65,55 @@ def check_parallel(mode: str, world_size: int, device_type: str, heads: int, gui
     if (mode == "none") != (world_size == 1):
         raise ValueError(f"mode {mode!r} with {world_size} processes: 'none' is one process; "
                          "'cfg', 'ulysses' and 'ring' need two or more.")
-    if mode == "ring" and device_type != "cuda":
-        raise ValueError("mode 'ring': para-attn's ring attention runs on CUDA GPUs only. "
+    if mode.endswith("ring") and device_type != "cuda":
+        raise ValueError(f"mode {mode!r}: para-attn's ring attention runs on CUDA GPUs only. "
                          "On CPU processes use 'cfg' or 'ulysses'.")
     if device_type == "cuda" and world_size > torch.cuda.device_count():
         raise ValueError(f"{world_size} processes, but this machine has {torch.cuda.device_count()} CUDA GPU(s): "
                          "one process per GPU, so ask for at most that many.")
-    if mode == "cfg" and (guidance_scale <= 1 or world_size % 2):
-        raise ValueError(f"mode 'cfg' splits the two guidance branches: it needs guidance_scale > 1 (got "
+    if mode.startswith("cfg") and (guidance_scale <= 1 or world_size % 2):
+        raise ValueError(f"mode {mode!r} splits the two guidance branches: it needs guidance_scale > 1 (got "
                          f"{guidance_scale}) and an even number of processes (got {world_size}). Use 'ulysses'.")
-    ulysses = world_size // 2 if mode == "cfg" else world_size if mode == "ulysses" else 1
+    sequence = world_size // 2 if mode.startswith("cfg") else world_size if mode != "none" else 1
+    ulysses = 1 if mode.endswith("ring") else sequence
     if heads % ulysses:
         raise ValueError(f"mode {mode!r} on {world_size} processes gives each {heads}/{ulysses} attention heads: "
                          f"the model's {heads} heads must divide evenly. Use a process count that divides {heads}.")
+    uneven = [f"{n} {name}" for name, n in (lengths or {}).items() if n % sequence]
+    if uneven:
+        most = max(d for d in range(1, sequence) if all(n % d == 0 for n in lengths.values()) and heads % d == 0)
+        sequence_modes, cfg_modes = (("'ulysses' or 'ring'", "'cfg' or 'cfg_ring'") if device_type == "cuda"
+                                     else ("'ulysses'", "'cfg'"))
+        fix = (f"Here the sequence splits {most} ways at most: {sequence_modes} on {most} processes, {cfg_modes} on "
+               f"{2 * most}." if most > 1 else "Here the sequence does not split: use 'cfg' on 2 processes.")
+        raise ValueError(f"mode {mode!r} on {world_size} processes splits the sequence {sequence} ways, but para-attn "
+                         f"cuts each part of it into equal pieces, and {' and '.join(uneven)} do not divide by "
+                         f"{sequence}. {fix}")
 
 
-def _attention_heads(model: str | os.PathLike) -> int:
-    """The model's attention heads (what Ulysses divides), read from its transformer's config before any weight."""
+def split_lengths(model: str | os.PathLike, height: int | None = None, width: int | None = None) -> tuple[int, dict]:
+    """The model's attention heads (what Ulysses divides) and the lengths a sequence split cuts into equal parts
+    (:func:`check_parallel`), read from its folder's configurations before any weight; ``height`` and ``width``
+    default to the model's own.
+
+    Example:
+        >>> from helpers.multi_gpu import split_lengths
+        >>> split_lengths("nano")  # 48x72: 12x18 latent rows and columns, 2x2 patches
+        (8, {'text tokens': 226, 'latent rows': 12, 'patches per latent frame': 54})
+    """
+    from .checks import MAX_PROMPT_TOKENS
     from .loading import model_folder
 
     with contextlib.redirect_stdout(io.StringIO()):  # which model it is was said already: once is enough
         folder = model_folder(model)
-    return json.loads((folder / "transformer" / "config.json").read_text())["num_attention_heads"]
+    config = json.loads((folder / "transformer" / "config.json").read_text())
+    scale = 2 ** (len(json.loads((folder / "vae" / "config.json").read_text())["block_out_channels"]) - 1)
+    rows = (height or config["sample_height"] * scale) // scale
+    columns = (width or config["sample_width"] * scale) // scale
+    patch = config["patch_size"]
+    # the pipeline's text tokens (max_sequence_length), the rows of the latent video, each latent frame's patches
+    return config["num_attention_heads"], {"text tokens": MAX_PROMPT_TOKENS, "latent rows": rows,
+                                           "patches per latent frame": (rows // patch) * (columns // patch)}
 
 
 def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.device]:
@@ -98,7 +138,8 @@ def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.devi
     if cuda:
         torch.cuda.set_device(device)
     guidance = 6.0 if args.guidance_scale is None else args.guidance_scale  # every CogVideoX model's default
-    check_parallel(args.mode, dist.get_world_size(), device.type, _attention_heads(args.model), guidance)
+    heads, lengths = split_lengths(args.model, args.height, args.width)
+    check_parallel(args.mode, dist.get_world_size(), device.type, heads, guidance, lengths)
     return args, device
 
 
@@ -156,7 +197,11 @@ def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: s
         4.2
     """
     device_type = device_type or ("cuda" if torch.cuda.device_count() >= processes else "cpu")
-    check_parallel(mode, processes, device_type, _attention_heads(model), request.get("guidance_scale", 6.0))
+    if importlib.util.find_spec("para_attn") is None:  # the script imports it on every process
+        raise ValueError('para-attn is not installed here: pip install "para-attn>=0.3.38" (the kit\'s requirements '
+                         "bring it), then restart the kernel.")
+    heads, lengths = split_lengths(model, request.get("height"), request.get("width"))
+    check_parallel(mode, processes, device_type, heads, request.get("guidance_scale", 6.0), lengths)
     result = Path(result)
     result.unlink(missing_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
@@ -181,18 +226,18 @@ def results_table(results: dict[str, dict]) -> str:
         >>> row = dict(processes=2, seconds=2.0, max_abs_difference=1e-6,
         ...            ranks=[dict(peak_vram_gib=None, peak_rss_gib=0.6)] * 2)
         >>> print(results_table({"none": {**row, "processes": 1, "seconds": 3.0}, "cfg": row}))
-        split    processes  seconds  speed-up  peak VRAM / process  peak RAM / process  difference
-        none             1     3.00     1.00x                    -            0.60 GiB   reference
-        cfg              2     2.00     1.50x                    -            0.60 GiB     1.0e-06
+        split          processes  seconds  speed-up  peak VRAM / process  peak RAM / process  difference
+        none                   1     3.00     1.00x                    -            0.60 GiB   reference
+        cfg                    2     2.00     1.50x                    -            0.60 GiB     1.0e-06
     """
     base = results.get("none", {}).get("seconds")
-    lines = [f"{'split':8} {'processes':>9} {'seconds':>8} {'speed-up':>9} {'peak VRAM / process':>20} "
+    lines = [f"{'split':14} {'processes':>9} {'seconds':>8} {'speed-up':>9} {'peak VRAM / process':>20} "
              f"{'peak RAM / process':>19} {'difference':>11}"]
     for mode, r in results.items():
         vram = max(x["peak_vram_gib"] or 0 for x in r["ranks"])
         ram = max(x["peak_rss_gib"] for x in r["ranks"])
         speedup = f"{base / r['seconds']:.2f}x" if base else "-"
         difference = "reference" if mode == "none" else f"{r.get('max_abs_difference', float('nan')):.1e}"
-        lines.append(f"{mode:8} {r['processes']:>9} {r['seconds']:>8.2f} {speedup:>9} "
+        lines.append(f"{mode:14} {r['processes']:>9} {r['seconds']:>8.2f} {speedup:>9} "
                      f"{f'{vram:.2f} GiB' if vram else '-':>20} {f'{ram:.2f} GiB':>19} {difference:>11}")
     return "\n".join(lines)

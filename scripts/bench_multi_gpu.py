@@ -5,7 +5,9 @@ with RANDOM weights in the hub layout (helpers.architecture.save_random_5b): wei
 nor memory. The script each run starts is 09_multi_gpu's own (its %%writefile cell), under torchrun through
 helpers.multi_gpu.run_parallel: one process per GPU, a 2-step warm-up, then one timed call of the request
 (49x480x720, 50 steps, guidance 6 unless --steps), decoded; first on one GPU (the reference), then each split on
---gpus GPUs, each video compared with the reference.
+--gpus GPUs, each video compared with the reference. Rows are keyed "<split> x<gpus>", so runs on 2, 4 and 8 GPUs
+add up in media/benchmarks/multi_gpu.json (chart merges), each with its scaling efficiency against one GPU and,
+where the same split ran on two, against two.
 
     python scripts/bench_multi_gpu.py run --model /tmp/CogVideoX-5b-random --gpus 2 --out results.json  # CUDA GPUs
     python scripts/bench_multi_gpu.py run --model nano --gpus 2 --out results.json   # a dry run on CPU processes
@@ -53,10 +55,10 @@ def run(model: str, gpus: int, splits: list[str], steps: int | None, out: Path) 
         record["results"]["none"] = run_parallel(script, "none", 1, Path(tmp) / "none.json", **request)
         for split in splits:
             try:
-                record["results"][split] = run_parallel(script, split, gpus, Path(tmp) / f"{split}.json",
-                                                        reference=Path(tmp) / "none.npy", **request)
+                record["results"][f"{split} x{gpus}"] = run_parallel(
+                    script, split, gpus, Path(tmp) / f"{split}.json", reference=Path(tmp) / "none.npy", **request)
             except (ValueError, RuntimeError) as e:  # recorded, the next split still runs
-                record["results"][split] = dict(error=str(e))
+                record["results"][f"{split} x{gpus}"] = dict(error=str(e))
             out.write_text(json.dumps(record, indent=1))
     print(results_table({k: v for k, v in record["results"].items() if "error" not in v}))
 
@@ -68,9 +70,16 @@ def chart(path: Path) -> None:
     import matplotlib.pyplot as plt
 
     record = json.loads(path.read_text())
+    if RESULTS.exists():  # the rows of runs on other GPU counts stay (this run's reference and rows replace theirs)
+        record["results"] = {**json.loads(RESULTS.read_text())["results"], **record["results"]}
     rows = {k: v for k, v in record["results"].items() if "error" not in v}
+    for key, row in rows.items():
+        row["efficiency"] = rows["none"]["seconds"] / (row["seconds"] * row["processes"])
+        two = rows.get(key.replace(f"x{row['processes']}", "x2"), {}).get("seconds")
+        if two and row["processes"] > 2:
+            row["efficiency_vs_2"] = 2 * two / (row["seconds"] * row["processes"])
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.barh([f"{k} x{v['processes']}" for k, v in rows.items()], [v["seconds"] for v in rows.values()])
+    ax.barh(list(rows), [v["seconds"] for v in rows.values()])
     ax.set_xlabel("seconds, end to end (random full-size weights)")
     ax.set_title(f"CogVideoX-5b split across GPUs, {record['gpu']}")
     fig.tight_layout()
@@ -84,14 +93,15 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--model", required=True, help="a folder (the random 5b) or nano for a dry run")
     r.add_argument("--gpus", type=int, default=2)
-    r.add_argument("--splits", nargs="+", default=["cfg", "ulysses", "ring"])
+    r.add_argument("--splits", nargs="+", help="default: cfg ulysses ring, and cfg_ring on 4 GPUs or more")
     r.add_argument("--steps", type=int, help="default: the model's (50 for the 5b)")
     r.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("chart")
     c.add_argument("results", type=Path)
     args = parser.parse_args()
     if args.command == "run":
-        run(args.model, args.gpus, args.splits, args.steps, args.out)
+        splits = args.splits or ["cfg", "ulysses", "ring"] + (["cfg_ring"] if args.gpus >= 4 else [])
+        run(args.model, args.gpus, splits, args.steps, args.out)
     else:
         chart(args.results)
 

@@ -3,6 +3,7 @@ gives the one-process video back; a split that cannot run is refused before any 
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,28 +29,50 @@ def script(tmp_path, monkeypatch):
 def test_two_processes_give_the_one_process_video(script, tmp_path):
     reference = run_parallel(script, "none", 1, tmp_path / "none.json", num_inference_steps=3)
     assert reference["frames"] == [9, 48, 72, 3] and len(reference["ranks"]) == 1
-    for mode in ("cfg", "ulysses"):
-        result = run_parallel(script, mode, 2, tmp_path / f"{mode}.json", num_inference_steps=3,
+    # cfg on 4 processes: each guidance branch on two of them, its sequence split with Ulysses (what 4 GPUs run)
+    for mode, processes in (("cfg", 2), ("ulysses", 2), ("cfg", 4)):
+        name = f"{mode}-x{processes}"
+        result = run_parallel(script, mode, processes, tmp_path / f"{name}.json", num_inference_steps=3,
                               reference=tmp_path / "none.npy")
-        assert len(result["ranks"]) == 2 and all(r["peak_rss_gib"] > 0.1 for r in result["ranks"])
-        assert result["max_abs_difference"] < 1e-3, mode  # frames in [0, 1]: the same video
+        assert len(result["ranks"]) == processes and all(r["peak_rss_gib"] > 0.1 for r in result["ranks"])
+        assert result["max_abs_difference"] < 1e-3, name  # frames in [0, 1]: the same video
         frames, _ = read_video(result["video"])
         assert len(frames) == 9
-        assert json.loads((tmp_path / f"{mode}.json").read_text())["mode"] == mode
+        assert json.loads((tmp_path / f"{name}.json").read_text())["mode"] == mode
 
 
 @pytest.mark.parametrize("mode, processes, guidance, fix", [
     ("ring", 2, 6.0, "CUDA GPUs only"),
+    ("cfg_ring", 4, 6.0, "CUDA GPUs only"),
+    ("ulysses", 4, 6.0, "226 text tokens and 54 patches per latent frame do not divide by 4. Here the sequence "
+                        "splits 2 ways at most: 'ulysses' on 2 processes, 'cfg' on 4."),
     ("cfg", 2, 1.0, "guidance_scale > 1"),
     ("cfg", 3, 6.0, "even number of processes"),
     ("none", 2, 6.0, "'none' is one process"),
     ("ulysses", 3, 6.0, "heads must divide evenly"),
-    ("tensor", 2, 6.0, "use one of none, cfg, ulysses, ring"),
+    ("tensor", 2, 6.0, "use one of none, cfg, cfg_ring, ulysses, ring"),
 ])
 def test_a_split_that_cannot_run_is_refused_before_any_process_starts(script, tmp_path, mode, processes, guidance, fix):
     with pytest.raises(ValueError, match=fix.replace("(", r"\(")):
         run_parallel(script, mode, processes, tmp_path / "r.json", guidance_scale=guidance)
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_without_para_attn_the_split_is_refused_with_the_install_command(script, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "para_attn", None)  # as if it were not installed
+    with pytest.raises(ValueError, match=r'pip install "para-attn>=0.3.38"'):
+        run_parallel(script, "cfg", 2, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_the_5b_sequence_splits_two_ways_at_most_so_8_gpus_are_refused(monkeypatch):
+    """CogVideoX-5b at 480x720: 226 text tokens, 60 latent rows, 30x45 patches a latent frame; 8 GPUs would split
+    each guidance branch's sequence 4 ways, which para-attn cannot cut evenly."""
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 8)
+    lengths = {"text tokens": 226, "latent rows": 60, "patches per latent frame": 30 * 45}
+    check_parallel("cfg", world_size=4, device_type="cuda", heads=48, guidance_scale=6.0, lengths=lengths)
+    with pytest.raises(ValueError, match="'ulysses' or 'ring' on 2 processes, 'cfg' or 'cfg_ring' on 4"):
+        check_parallel("cfg", world_size=8, device_type="cuda", heads=48, guidance_scale=6.0, lengths=lengths)
 
 
 def test_more_gpus_than_the_machine_has_are_refused(monkeypatch):
@@ -63,3 +86,24 @@ def test_a_failing_process_comes_back_as_its_error(script, tmp_path):
     with pytest.raises(RuntimeError, match="OSError: disk gone"):
         run_parallel(script, "cfg", 2, tmp_path / "r.json", num_inference_steps=2)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_benchmark_adds_runs_on_more_gpus_with_their_scaling(tmp_path, monkeypatch):
+    """Issue 22's rows: a 4-GPU run joins the 2-GPU rows in multi_gpu.json, each with its efficiency against one GPU
+    and, for the same split, against two."""
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "multi_gpu.json")
+
+    def row(processes, seconds):
+        return dict(processes=processes, seconds=seconds, ranks=[dict(peak_vram_gib=23.5, peak_rss_gib=3.0)])
+
+    runs = {"two": {"none": row(1, 100.0), "cfg x2": row(2, 50.0), "ulysses x2": row(2, 60.0)},
+            "four": {"none": row(1, 100.0), "cfg x4": row(4, 40.0), "ulysses x4": dict(error="refused")}}
+    for name, results in runs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(gpu="NVIDIA H200", results=results)))
+        bench.chart(tmp_path / f"{name}.json")
+    merged = json.loads((tmp_path / "multi_gpu.json").read_text())["results"]
+    assert list(merged) == ["none", "cfg x2", "ulysses x2", "cfg x4", "ulysses x4"]
+    assert merged["cfg x2"]["efficiency"] == pytest.approx(1.0) and "efficiency_vs_2" not in merged["cfg x2"]
+    assert merged["cfg x4"]["efficiency"] == pytest.approx(100 / (4 * 40))
+    assert merged["cfg x4"]["efficiency_vs_2"] == pytest.approx(2 * 50 / (4 * 40))
+    assert merged["ulysses x4"] == dict(error="refused") and (tmp_path / "multi_gpu.png").stat().st_size > 0
