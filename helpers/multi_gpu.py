@@ -42,7 +42,7 @@ REQUEST = dict(prompt=str, num_frames=int, height=int, width=int, num_inference_
 
 
 def check_parallel(mode: str, world_size: int, device_type: str, heads: int, guidance_scale: float,
-                   lengths: dict[str, int] | None = None) -> None:
+                   lengths: dict[str, int] | None = None, speed: str = "") -> None:
     """Refuse, before any process starts, a split that cannot run; the message names the fix.
 
     ``lengths`` are what para-attn cuts into equal parts for each process of a sequence split (:func:`split_lengths`):
@@ -74,6 +74,10 @@ def check_parallel(mode: str, world_size: int, device_type: str, heads: int, gui
     if mode.startswith("cfg") and (guidance_scale <= 1 or world_size % 2):
         raise ValueError(f"mode {mode!r} splits the two guidance branches: it needs guidance_scale > 1 (got "
                          f"{guidance_scale}) and an even number of processes (got {world_size}). Use 'ulysses'.")
+    if mode.startswith("cfg") and "fastercache" in speed:
+        raise ValueError(f"mode {mode!r} with fastercache: FasterCache skips the unconditional branch by cutting the "
+                         f"batch that {mode!r} splits across processes, and the split then fails. Use pab with "
+                         f"{mode!r}, or fastercache with 'ulysses'.")
     sequence = world_size // 2 if mode.startswith("cfg") else world_size if mode != "none" else 1
     ulysses = 1 if mode.endswith("ring") else sequence
     if heads % ulysses:
@@ -131,6 +135,8 @@ def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.devi
         parser.add_argument(f"--{name}", type=kind)
     parser.add_argument("--result", type=Path, required=True, help="JSON file rank 0 writes")
     parser.add_argument("--reference", type=Path, help="frames (.npy) of the one-process run, to compare with")
+    parser.add_argument("--speed", default="", help="speed steps applied after the split "
+                                                     "(helpers.recipes.apply_speed): compile, pab, compile+pab...")
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
@@ -139,13 +145,15 @@ def start(argv: list[str] | None = None) -> tuple[argparse.Namespace, torch.devi
         torch.cuda.set_device(device)
     guidance = 6.0 if args.guidance_scale is None else args.guidance_scale  # every CogVideoX model's default
     heads, lengths = split_lengths(args.model, args.height, args.width)
-    check_parallel(args.mode, dist.get_world_size(), device.type, heads, guidance, lengths)
+    check_parallel(args.mode, dist.get_world_size(), device.type, heads, guidance, lengths, args.speed)
     return args, device
 
 
 def finish(pipe, args: argparse.Namespace) -> None:
-    """In the torchrun script: warm up, generate and measure on every rank; rank 0 saves the video and writes
-    ``args.result`` (seconds, each rank's peaks, the difference from ``args.reference``).
+    """In the torchrun script: apply ``args.speed``'s steps, warm up, generate and measure on every rank; rank 0 saves
+    the video and writes ``args.result`` (seconds, each rank's peaks, the difference from ``args.reference``).
+
+    A cache on a compiled transformer recompiles while its schedule changes, so that warm-up runs every step.
 
     Example:
         >>> finish(pipe, args)  # doctest: +SKIP
@@ -158,26 +166,32 @@ def finish(pipe, args: argparse.Namespace) -> None:
 
     request = {**model_defaults(pipe), **{k: getattr(args, k) for k in REQUEST if getattr(args, k) is not None}}
     check_request(pipe, **request)
+    if args.speed:
+        from .recipes import apply_speed
+
+        request.update(apply_speed(pipe, args.speed, steps=request["num_inference_steps"]))
+    cached_and_compiled = "compile" in args.speed and args.speed != "compile"
 
     def generate(**overrides):
         generator = torch.Generator("cpu").manual_seed(args.seed)
         return pipe(**{**request, **overrides}, generator=generator, output_type="np").frames[0]
 
-    generate(num_inference_steps=2)  # warm-up: kernels, communication buffers
+    generate(**({} if cached_and_compiled else dict(num_inference_steps=2)))  # warm-up: kernels, communication buffers
     dist.barrier()
     with measure(f"{args.mode} x{dist.get_world_size()}") as m:
         frames = generate()
     ranks = [None] * dist.get_world_size()
     dist.all_gather_object(ranks, vars(m))
     if dist.get_rank() == 0:
-        result = dict(mode=args.mode, processes=len(ranks), device=str(pipe.device.type), request=request,
-                      seconds=m.seconds, ranks=ranks, frames=list(frames.shape))
+        result = dict(mode=args.mode, speed=args.speed, processes=len(ranks), device=str(pipe.device.type),
+                      request=request, seconds=m.seconds, ranks=ranks, frames=list(frames.shape))
         if args.reference:
             result["max_abs_difference"] = float(np.abs(frames - np.load(args.reference)).max())
         else:
             np.save(args.result.with_suffix(".npy"), frames)
-        result["video"] = str(save_video(frames, request, pipe=pipe, seed=args.seed, measurement=m,
-                                         recipe=f"para-attn {args.mode} x{len(ranks)}", name=f"{args.mode}-x{len(ranks)}"))
+        recipe = f"para-attn {args.mode} x{len(ranks)}" + (f"+{args.speed}" if args.speed else "")
+        result["video"] = str(save_video(frames, request, pipe=pipe, seed=args.seed, measurement=m, recipe=recipe,
+                                         name=f"{args.mode}-x{len(ranks)}"))
         args.result.write_text(json.dumps(result, indent=1))
     dist.barrier()  # leave together: gloo aborts a process whose peer has gone while it still talks to it
     dist.destroy_process_group()
@@ -201,7 +215,8 @@ def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: s
         raise ValueError('para-attn is not installed here: pip install "para-attn>=0.3.38" (the kit\'s requirements '
                          "bring it), then restart the kernel.")
     heads, lengths = split_lengths(model, request.get("height"), request.get("width"))
-    check_parallel(mode, processes, device_type, heads, request.get("guidance_scale", 6.0), lengths)
+    check_parallel(mode, processes, device_type, heads, request.get("guidance_scale", 6.0), lengths,
+                   request.get("speed", ""))
     result = Path(result)
     result.unlink(missing_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",

@@ -5,11 +5,14 @@ with RANDOM weights in the hub layout (helpers.architecture.save_random_5b): wei
 nor memory. The script each run starts is 09_multi_gpu's own (its %%writefile cell), under torchrun through
 helpers.multi_gpu.run_parallel: one process per GPU, a 2-step warm-up, then one timed call of the request
 (49x480x720, 50 steps, guidance 6 unless --steps), decoded; first on one GPU (the reference), then each split on
---gpus GPUs, each video compared with the reference. Rows are keyed "<split> x<gpus>", so runs on 2, 4 and 8 GPUs
-add up in media/benchmarks/multi_gpu.json (chart merges), each with its scaling efficiency against one GPU and,
-where the same split ran on two, against two.
+--gpus GPUs, each video compared with the reference; with --speeds, again for each set of speed steps (compile, a
+cache), applied after the split, against one process with the same steps. Rows are keyed "<split> x<gpus>[+<speed>]",
+so runs on 2, 4 and 8 GPUs add up in media/benchmarks/multi_gpu.json (chart merges), each with its scaling efficiency
+against one GPU and, where the same split ran on two, against two.
 
     python scripts/bench_multi_gpu.py run --model /tmp/CogVideoX-5b-random --gpus 2 --out results.json  # CUDA GPUs
+    python scripts/bench_multi_gpu.py run --model /tmp/CogVideoX-5b-random --gpus 2 --speeds compile pab compile+pab \
+        --out speeds.json
     python scripts/bench_multi_gpu.py run --model nano --gpus 2 --out results.json   # a dry run on CPU processes
     python scripts/bench_multi_gpu.py chart results.json                             # (any machine) -> media/
 """
@@ -39,7 +42,12 @@ def notebook_script() -> str:
     return cell.source.split("\n", 1)[1] + "\n"
 
 
-def run(model: str, gpus: int, splits: list[str], steps: int | None, out: Path) -> None:
+def key(split: str, processes: int, speed: str = "") -> str:
+    """A row's name in the results: ``"cfg x2"``, ``"none x1+pab"``."""
+    return f"{split} x{processes}" + (f"+{speed}" if speed else "")
+
+
+def run(model: str, gpus: int, splits: list[str], speeds: list[str], steps: int | None, out: Path) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -52,15 +60,20 @@ def run(model: str, gpus: int, splits: list[str], steps: int | None, out: Path) 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "parallel_video.py"
         script.write_text(notebook_script())
-        record["results"]["none"] = run_parallel(script, "none", 1, Path(tmp) / "none.json", **request)
-        for split in splits:
-            try:
-                record["results"][f"{split} x{gpus}"] = run_parallel(
-                    script, split, gpus, Path(tmp) / f"{split}.json", reference=Path(tmp) / "none.npy", **request)
-            except (ValueError, RuntimeError) as e:  # recorded, the next split still runs
-                record["results"][f"{split} x{gpus}"] = dict(error=str(e))
-            out.write_text(json.dumps(record, indent=1))
-    print(results_table({k: v for k, v in record["results"].items() if "error" not in v}))
+        for speed in speeds:  # each split against one process with the same speed steps
+            runs = [("none", 1)] + [(split, gpus) for split in splits]
+            for split, processes in runs:
+                name = key(split, processes, speed)
+                try:
+                    record["results"][name] = run_parallel(
+                        script, split, processes, Path(tmp) / f"{split}.json", speed=speed, **request,
+                        **({} if split == "none" else {"reference": Path(tmp) / "none.npy"}))
+                except (ValueError, RuntimeError) as e:  # recorded, the next split still runs
+                    record["results"][name] = dict(error=str(e))
+                out.write_text(json.dumps(record, indent=1))
+            rows = {split: record["results"][key(split, n, speed)] for split, n in runs}
+            print(f"speed steps: {speed or 'none'}")
+            print(results_table({split: row for split, row in rows.items() if "error" not in row}))
 
 
 def chart(path: Path) -> None:
@@ -73,9 +86,11 @@ def chart(path: Path) -> None:
     if RESULTS.exists():  # the rows of runs on other GPU counts stay (this run's reference and rows replace theirs)
         record["results"] = {**json.loads(RESULTS.read_text())["results"], **record["results"]}
     rows = {k: v for k, v in record["results"].items() if "error" not in v}
-    for key, row in rows.items():
-        row["efficiency"] = rows["none"]["seconds"] / (row["seconds"] * row["processes"])
-        two = rows.get(key.replace(f"x{row['processes']}", "x2"), {}).get("seconds")
+    for name, row in rows.items():
+        one = rows.get(key("none", 1, row.get("speed", "")), {}).get("seconds")
+        if one:
+            row["efficiency"] = one / (row["seconds"] * row["processes"])
+        two = rows.get(key(row["mode"], 2, row.get("speed", "")), {}).get("seconds")
         if two and row["processes"] > 2:
             row["efficiency_vs_2"] = 2 * two / (row["seconds"] * row["processes"])
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -94,6 +109,8 @@ def main() -> None:
     r.add_argument("--model", required=True, help="a folder (the random 5b) or nano for a dry run")
     r.add_argument("--gpus", type=int, default=2)
     r.add_argument("--splits", nargs="+", help="default: cfg ulysses ring, and cfg_ring on 4 GPUs or more")
+    r.add_argument("--speeds", nargs="+", default=[""], help="speed steps after the split, one run of every split "
+                   "each (helpers.recipes): '' (none), compile, pab, compile+pab...")
     r.add_argument("--steps", type=int, help="default: the model's (50 for the 5b)")
     r.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("chart")
@@ -101,7 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "run":
         splits = args.splits or ["cfg", "ulysses", "ring"] + (["cfg_ring"] if args.gpus >= 4 else [])
-        run(args.model, args.gpus, splits, args.steps, args.out)
+        run(args.model, args.gpus, splits, args.speeds, args.steps, args.out)
     else:
         chart(args.results)
 

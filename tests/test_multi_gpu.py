@@ -58,6 +58,20 @@ def test_a_split_that_cannot_run_is_refused_before_any_process_starts(script, tm
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "outputs").exists()
 
 
+def test_speed_steps_apply_after_the_split_and_keep_the_video(script, tmp_path):
+    reference = run_parallel(script, "none", 1, tmp_path / "none.json", num_inference_steps=4, speed="pab")
+    split = run_parallel(script, "cfg", 2, tmp_path / "cfg.json", num_inference_steps=4, speed="pab",
+                         reference=tmp_path / "none.npy")
+    assert reference["speed"] == split["speed"] == "pab" and split["max_abs_difference"] < 1e-3
+
+
+def test_fastercache_with_cfg_is_refused_before_any_process_starts(script, tmp_path):
+    """FasterCache cuts the guidance batch that cfg splits: inside para-attn that ended in an IndexError."""
+    with pytest.raises(ValueError, match="Use pab with 'cfg', or fastercache with 'ulysses'"):
+        run_parallel(script, "cfg", 2, tmp_path / "r.json", speed="fastercache")
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "outputs").exists()
+
+
 def test_without_para_attn_the_split_is_refused_with_the_install_command(script, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "para_attn", None)  # as if it were not installed
     with pytest.raises(ValueError, match=r'pip install "para-attn>=0.3.38"'):
@@ -93,17 +107,20 @@ def test_the_benchmark_adds_runs_on_more_gpus_with_their_scaling(tmp_path, monke
     and, for the same split, against two."""
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "multi_gpu.json")
 
-    def row(processes, seconds):
-        return dict(processes=processes, seconds=seconds, ranks=[dict(peak_vram_gib=23.5, peak_rss_gib=3.0)])
+    def row(mode, processes, seconds, speed=""):
+        return dict(mode=mode, speed=speed, processes=processes, seconds=seconds,
+                    ranks=[dict(peak_vram_gib=23.5, peak_rss_gib=3.0)])
 
-    runs = {"two": {"none": row(1, 100.0), "cfg x2": row(2, 50.0), "ulysses x2": row(2, 60.0)},
-            "four": {"none": row(1, 100.0), "cfg x4": row(4, 40.0), "ulysses x4": dict(error="refused")}}
+    runs = {"two": {"none x1": row("none", 1, 100.0), "cfg x2": row("cfg", 2, 50.0),
+                    "none x1+pab": row("none", 1, 80.0, "pab"), "cfg x2+pab": row("cfg", 2, 50.0, "pab")},
+            "four": {"none x1": row("none", 1, 100.0), "cfg x4": row("cfg", 4, 40.0), "ulysses x4": dict(error="refused")}}
     for name, results in runs.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(dict(gpu="NVIDIA H200", results=results)))
         bench.chart(tmp_path / f"{name}.json")
     merged = json.loads((tmp_path / "multi_gpu.json").read_text())["results"]
-    assert list(merged) == ["none", "cfg x2", "ulysses x2", "cfg x4", "ulysses x4"]
+    assert list(merged) == ["none x1", "cfg x2", "none x1+pab", "cfg x2+pab", "cfg x4", "ulysses x4"]
     assert merged["cfg x2"]["efficiency"] == pytest.approx(1.0) and "efficiency_vs_2" not in merged["cfg x2"]
+    assert merged["cfg x2+pab"]["efficiency"] == pytest.approx(80 / (2 * 50))  # against one process with PAB
     assert merged["cfg x4"]["efficiency"] == pytest.approx(100 / (4 * 40))
     assert merged["cfg x4"]["efficiency_vs_2"] == pytest.approx(2 * 50 / (4 * 40))
     assert merged["ulysses x4"] == dict(error="refused") and (tmp_path / "multi_gpu.png").stat().st_size > 0
