@@ -272,6 +272,7 @@ class EnvironmentReport:
     platform: str
     cuda: bool
     gpu_name: str | None = None
+    gpu_count: int = 0
     compute_capability: str | None = None
     bf16_native: bool | None = None
     vram_total_gib: float | None = None
@@ -298,7 +299,7 @@ class EnvironmentReport:
         rows += [
             ("platform", self.platform),
             ("notebook host", "Colab" if self.colab else "Kaggle" if self.kaggle else "local"),
-            ("GPU", self.gpu_name or "none (CPU only)"),
+            ("GPU", (self.gpu_name or "none (CPU only)") + (f" (x{self.gpu_count})" if self.gpu_count > 1 else "")),
         ]
         if self.emulated:
             rows.append(("emulation", self.emulated))
@@ -478,7 +479,7 @@ def environment_report() -> EnvironmentReport:
     if r.cuda:
         props = torch.cuda.get_device_properties(0)
         free, total = torch.cuda.mem_get_info(0)
-        r.gpu_name = props.name
+        r.gpu_name, r.gpu_count = props.name, torch.cuda.device_count()
         r.compute_capability = f"{props.major}.{props.minor}"
         r.bf16_native = props.major >= 8
         r.vram_total_gib, r.vram_free_gib = total / GIB, free / GIB

@@ -354,7 +354,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
     recipe; without a GPU the seed's recipe stays (its offload step is then skipped).
     ``recipe="leanest"`` asks for the recipe with the least predicted VRAM that fits;
     ``recipe="fastest"`` adds to the fastest memory recipe the fastest speed steps measured on a GPU
-    (:func:`fastest_speed`).
+    (:func:`fastest_speed`) and, on two GPUs or more, says how to split the video across them (:func:`fastest_parallel`).
 
     Example:
         >>> import helpers
@@ -383,12 +383,13 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         return "all_on_gpu", ("recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
                               + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else ""))
     vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
+    parallel = f"; {fastest_parallel(report)}" if goal == "fastest" and fastest_parallel(report) else ""
     if goal == "fastest" and request["model"] == FIVE_B and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * ram:
         # speed steps were measured with everything on the GPU: their own peaks (fp8 halves the
         # transformer) decide whether that fits, not the bf16 prediction
         speed, speed_why = fastest_speed(report, "all_on_gpu+vae_tiling")
         if speed:
-            return f"all_on_gpu+vae_tiling+{speed}", f"recipe all_on_gpu+vae_tiling+{speed}: {speed_why}"
+            return f"all_on_gpu+vae_tiling+{speed}", f"recipe all_on_gpu+vae_tiling+{speed}: {speed_why}{parallel}"
     best, why = recommend(vram, ram, **request)  # the recipes "leanest" weighs: None when none fits
     if best is None:
         raise RuntimeError(why)
@@ -398,7 +399,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         return best.recipe, (f"recipe {best.recipe}: the least VRAM of the recipes that fit "
                              f"({best.peak_vram_gib:.1f} GiB predicted of {vram:.1f}; helpers.planner)")
     no_speed = "; no speed step measured on a GPU fits here with everything on the GPU" if goal == "fastest" else ""
-    return best.recipe, f"recipe {why} (helpers.planner){no_speed}{other_member_note(choice)}"
+    return best.recipe, f"recipe {why} (helpers.planner){no_speed}{parallel}{other_member_note(choice)}"
 
 
 def member_name(choice) -> str | None:
@@ -577,6 +578,43 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
                             f"{best.get('caption_score', '-')}% (media/benchmarks/speed.json)")
 
 
+def fastest_parallel(report, results: dict | None = None) -> str:
+    """On a machine with two GPUs or more, the fastest split of one video across them measured by the kit
+    (``media/benchmarks/multi_gpu.json``) and how to launch it; ``""`` with fewer GPUs. A notebook is one process,
+    so no recipe string holds it: ``09_multi_gpu`` runs it under torchrun.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from helpers.planner import fastest_parallel
+        >>> rows = {"none x1": dict(mode="none", speed="", processes=1, seconds=95.1),
+        ...         "cfg x2": dict(mode="cfg", speed="", processes=2, seconds=51.4, max_abs_difference=0.002),
+        ...         "cfg x4": dict(mode="cfg", speed="", processes=4, seconds=30.0, max_abs_difference=0.004)}
+        >>> print(fastest_parallel(SimpleNamespace(cuda=True, gpu_count=2), dict(gpu="NVIDIA H200", results=rows)))
+        with 2 GPUs, the fastest split measured for them is cfg on 2: 51.4 s where one GPU took 95.1 s (1.85x; largest pixel difference from the one-GPU video 2.0e-03; H200, 5b architecture with random weights, media/benchmarks/multi_gpu.json): helpers.multi_gpu.run_parallel(script, "cfg", 2, ...) as in 09_multi_gpu
+        >>> fastest_parallel(SimpleNamespace(cuda=True, gpu_count=1), dict(results=rows))
+        ''
+    """
+    gpus = getattr(report, "gpu_count", 0) if report.cuda else 0
+    if gpus < 2:
+        return ""
+    record = results or benchmark_results("multi_gpu.json") or {}
+    measured = record.get("results", {}).values()
+    one = {r.get("speed", ""): r["seconds"] for r in measured if r.get("mode") == "none"}
+    rows = [r for r in measured if "error" not in r and 2 <= r["processes"] <= gpus and r.get("speed", "") in one]
+    if not rows:
+        return (f"with {gpus} GPUs, 09_multi_gpu splits one video across them (not measured on GPUs by the kit yet: "
+                "media/benchmarks/multi_gpu.json)")
+    best = min(rows, key=lambda r: r["seconds"])
+    speed = best.get("speed", "")
+    gpu = record.get("gpu", "a GPU").replace("NVIDIA ", "")
+    return (f"with {gpus} GPUs, the fastest split measured for them is {best['mode']}"
+            f"{' with ' + speed if speed else ''} on {best['processes']}: {best['seconds']:.1f} s where one GPU "
+            f"took {one[speed]:.1f} s ({one[speed] / best['seconds']:.2f}x; largest pixel difference from the one-GPU "
+            f"video {best.get('max_abs_difference', float('nan')):.1e}; {gpu}, 5b architecture with random weights, "
+            f"media/benchmarks/multi_gpu.json): helpers.multi_gpu.run_parallel(script, \"{best['mode']}\", "
+            f"{best['processes']}, ...{f', speed={speed!r}' if speed else ''}) as in 09_multi_gpu")
+
+
 def fits_here(label: str, recipe: str, report, **request) -> bool:
     """Whether CogVideoX-5b with ``recipe`` fits this machine; if not, print why it is skipped and return ``False``.
 
@@ -650,6 +688,9 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             parser.error(f"--{e}")
     if args.batch < 1:
         parser.error(f"--batch {args.batch}: must be at least 1 (videos generated together).")
+    if args.gpus is not None and args.gpus < 1:
+        parser.error(f"--gpus {args.gpus}: must be at least 1 (GPUs to split one video across); leave it out for "
+                     "this machine's.")
     for name, value in (("vram_gib", args.vram_gib), ("ram_gib", args.ram_gib)):
         if value is not None and not (math.isfinite(value) and value >= 0):
             parser.error(f"--{name.replace('_', '-')} {value}: must be a finite number of GiB, 0 or more "
@@ -668,15 +709,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=int, help="default: the model's own (49x480x720 for CogVideoX-5b)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--compute-capability", help="e.g. 7.5 for a T4 (default: this machine's GPU, else 8.0)")
+    parser.add_argument("--gpus", type=int, help="GPUs to split one video across (default: this machine's, else 1)")
     args = parser.parse_args(argv)
     _check_args(parser, args)
-    if None in (args.vram_gib, args.ram_gib, args.compute_capability):
+    if None in (args.vram_gib, args.ram_gib, args.compute_capability, args.gpus):
         report = environment_report()
+        args.gpus = args.gpus if args.gpus is not None else max(report.gpu_count, 1)
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
         args.compute_capability = args.compute_capability or report.compute_capability or "8.0"
     gpu = argparse.Namespace(cuda=True, compute_capability=args.compute_capability, vram_total_gib=args.vram_gib,
-                             host_ram_total_gib=args.ram_gib)
+                             host_ram_total_gib=args.ram_gib, gpu_count=args.gpus)
     request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch, model=args.model,
                    attention=attention_here(gpu, args.model))
     print(f"{args.model}, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
@@ -691,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
     if best:
         print(f"recommended recipe: {best.recipe} predicted_peak_vram_gib={best.peak_vram_gib:.2f} "
               f"predicted_peak_host_rss_gib={best.peak_host_rss_gib:.2f}")
+        if parallel := fastest_parallel(gpu):  # every GPU of a split holds the whole model: the same recipe each
+            print(parallel)
     elif args.model in TEXT_TO_VIDEO_MEMBERS and args.vram_gib > 0:
         name, other, _ = recommend_model(gpu, batch=args.batch)
         if other:

@@ -218,6 +218,7 @@ def refused(main, argv, capsys) -> str:
     (["--height", "0"], r"--height=0: must be a positive multiple of 16 .*Use 16, or 480"),
     (["--width", "700"], r"--width=700: must be a positive multiple of 16 .*Use 704, or 720"),
     (["--batch", "0"], r"--batch 0: must be at least 1"),
+    (["--gpus", "0"], r"--gpus 0: must be at least 1 \(GPUs to split one video across\)"),
     (["--vram-gib", "-5", "--ram-gib", "12"], r"--vram-gib -5.0: must be a finite number of GiB, 0 or more"),
     (["--vram-gib", "15", "--ram-gib", "nan"], r"--ram-gib nan: must be a finite number of GiB"),
     (["--vram-gib", "inf", "--ram-gib", "12"], r"--vram-gib inf: must be a finite number of GiB"),

@@ -108,6 +108,36 @@ def test_fastest_and_leanest_choices_for_the_5b():
     assert t4 == "low_ram_staged" and "no speed step" in why  # no fp8, and nothing measured fits 15 GB
 
 
+MULTI_GPU = {"gpu": "NVIDIA H200", "results": {
+    "none x1": dict(mode="none", speed="", processes=1, seconds=95.0),
+    "cfg x2": dict(mode="cfg", speed="", processes=2, seconds=51.0, max_abs_difference=0.002),
+    "ulysses x4": dict(error="refused"),
+    "cfg x4": dict(mode="cfg", speed="", processes=4, seconds=30.0, max_abs_difference=0.003),
+    "none x1+pab": dict(mode="none", speed="pab", processes=1, seconds=70.0),
+    "cfg x2+pab": dict(mode="cfg", speed="pab", processes=2, seconds=38.0, max_abs_difference=0.004),
+    "ulysses x2+fastercache": dict(mode="ulysses", speed="fastercache", processes=2, seconds=20.0),  # no 1-GPU row
+}}
+
+
+def test_fastest_split_fits_the_gpu_count_and_is_compared_with_one_gpu_and_the_same_steps():
+    two, four = (SimpleNamespace(cuda=True, gpu_count=n) for n in (2, 4))
+    on_two = helpers.planner.fastest_parallel(two, MULTI_GPU)
+    assert "cfg with pab on 2: 38.0 s where one GPU took 70.0 s (1.84x" in on_two
+    assert 'run_parallel(script, "cfg", 2, ..., speed=\'pab\')' in on_two and "random weights" in on_two
+    assert "cfg on 4: 30.0 s where one GPU took 95.0 s (3.17x" in helpers.planner.fastest_parallel(four, MULTI_GPU)
+    assert helpers.planner.fastest_parallel(SimpleNamespace(cuda=False, gpu_count=0), MULTI_GPU) == ""
+    unmeasured = helpers.planner.fastest_parallel(two, {"results": {}})
+    assert "09_multi_gpu splits one video across them (not measured" in unmeasured
+
+
+def test_fastest_on_two_gpus_names_the_split_and_one_gpu_does_not():
+    five_b = helpers.choose_model("THUDM/CogVideoX-5b")
+    two = SimpleNamespace(**vars(gpu(79.2)), gpu_count=2)
+    assert "with 2 GPUs, " in choose_recipe(two, five_b, "fastest")[1]
+    assert "GPUs" not in choose_recipe(gpu(79.2), five_b, "fastest")[1]
+    assert "GPUs" not in choose_recipe(two, five_b)[1]  # only the fastest goal looks beyond one GPU
+
+
 def test_apply_recipe_takes_speed_steps_after_memory_steps():
     pipe = helpers.load_pipeline("nano")
     assert helpers.apply_recipe(pipe, "vae_tiling+fused_qkv") == "vae_tiling+fused_qkv"
