@@ -36,11 +36,31 @@ def _sdpa_in_fp32(query, key, value, *args, **kwargs):
     return F.scaled_dot_product_attention(query.float(), key.float(), value.float(), *args, **kwargs).to(query.dtype)
 
 
-#: ``torch.nn.functional`` with :func:`_sdpa_in_fp32` as its attention, for diffusers' processors to call as their ``F``.
-_FUNCTIONAL_WITH_FP32_ATTENTION = types.SimpleNamespace(**{**vars(F), "scaled_dot_product_attention": _sdpa_in_fp32})
+class KernelAttention(CogVideoXAttnProcessor2_0):
+    """diffusers' CogVideoX attention processor with another function in place of ``F.scaled_dot_product_attention``
+    (CogVideoX's processor calls it directly, so diffusers' ``set_attention_backend`` does not reach it).
+
+    Example:
+        >>> import torch.nn.functional as F
+        >>> from helpers.attention import KernelAttention
+        >>> KernelAttention(F.scaled_dot_product_attention).kernel is F.scaled_dot_product_attention
+        True
+    """
+
+    def __init__(self, kernel) -> None:
+        super().__init__()
+        self.kernel = kernel
+        #: ``torch.nn.functional`` with ``kernel`` as its attention, for diffusers' processor to call as its ``F``.
+        self.functional = types.SimpleNamespace(**{**vars(F), "scaled_dot_product_attention": kernel})
+
+    # The parent's exact parameters: diffusers' Attention passes a processor only the keyword arguments its
+    # signature names, so a bare **kwargs would drop image_rotary_emb (CogVideoX's rotary positions).
+    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
+        with mock.patch.object(_processors, "F", self.functional):  # put back after the call
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
 
 
-class FP32Attention(CogVideoXAttnProcessor2_0):
+class FP32Attention(KernelAttention):
     """diffusers' CogVideoX attention processor with the attention call in fp32 (for a T4).
 
     Example:
@@ -51,11 +71,8 @@ class FP32Attention(CogVideoXAttnProcessor2_0):
         torch.bfloat16
     """
 
-    # The parent's exact parameters: diffusers' Attention passes a processor only the keyword arguments its
-    # signature names, so a bare **kwargs would drop image_rotary_emb (CogVideoX's rotary positions).
-    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
-        with mock.patch.object(_processors, "F", _FUNCTIONAL_WITH_FP32_ATTENTION):  # put back after the call
-            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+    def __init__(self) -> None:
+        super().__init__(_sdpa_in_fp32)
 
 
 def use_fp32_attention_where_needed(transformer) -> bool:

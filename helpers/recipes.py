@@ -142,7 +142,26 @@ def _compile(pipe, value, options) -> None:
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
     for block in pipe.transformer.transformer_blocks:  # block 0 compiles one graph, the other 41 share a second
-        block.compile()
+        block.compile(**({"mode": value} if value else {}))  # compile@max-autotune-no-cudagraphs: a torch.compile mode
+
+
+def _sage_attention(pipe, value, options) -> None:
+    """SageAttention 1.0.6's Triton kernel (8-bit query-key products) in diffusers' CogVideoX attention processor."""
+    import importlib.util
+
+    from .attention import KernelAttention
+
+    if importlib.util.find_spec("sageattention") is None or pipe.transformer.device.type != "cuda":
+        raise ValueError("sage_attention runs on a CUDA GPU with the sageattention package (Triton kernels): "
+                         'pip install "sageattention==1.0.6", and move the pipeline to the GPU first.')
+    from sageattention import sageattn
+
+    def kernel(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, **kwargs):
+        if attn_mask is not None:  # CogVideoX passes none; SageAttention takes none
+            return torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal)
+        return sageattn(query, key, value, tensor_layout="HND", is_causal=is_causal)
+
+    pipe.transformer.set_attn_processor(KernelAttention(kernel))
 
 
 def _memory(call: Callable, what: str, needs_cuda: bool = False, order: int = 1) -> Step:
@@ -175,6 +194,7 @@ REGISTRY: dict[str, Step] = {
     "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
     "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
+    "sage_attention": _speed(_sage_attention, "SageAttention: attention with 8-bit query-key products (sageattention's Triton kernel, CUDA GPUs)"),
     "fp8": _speed(lambda pipe, value, options: quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type), "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
     "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
 }
@@ -197,7 +217,7 @@ def parse_recipe(recipe: str, known: dict | None = None) -> list[tuple[str, str]
         >>> parse_recipe("turbo", SPEED_RECIPES)
         Traceback (most recent call last):
         ...
-        ValueError: unknown speed recipe 'turbo'; the kit knows baseline, fused_qkv, pab, fastercache, first_block_cache, taylorseer, magcache, half_steps, fp8, compile
+        ValueError: unknown speed recipe 'turbo'; the kit knows baseline, fused_qkv, pab, fastercache, first_block_cache, taylorseer, magcache, half_steps, sage_attention, fp8, compile
     """
     known = REGISTRY if known is None else known
     steps = [tuple(s.strip().partition("@")[::2]) for s in recipe.split("+") if s.strip()]

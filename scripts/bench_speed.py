@@ -47,6 +47,9 @@ GROUPS = {  # base recipe applied once, then each extra in turn ("" = the base a
     "compiled_caches": ("compile", ["fastercache", "taylorseer"]),
     "fp8": ("fp8+compile", ["", "half_steps", "pab"]),
     "fp8_pab": ("fp8+compile", ["pab"]),  # fp8+compile+pab alone: "fp8" ran out of its limit before it
+    "fp8_caches": ("fp8+compile", ["fastercache", "taylorseer"]),  # issue 19's single-GPU record
+    "attention": ("", ["sage_attention"]),  # 8-bit query-key attention (sageattention), eager
+    "compile_modes": ("compile@max-autotune-no-cudagraphs", [""]),  # a torch.compile mode other than the default
     "warm": ("compile", [""]),  # the compile caches "compiled" left on disk, in a new process
     "warm_fp8": ("fp8+compile", [""]),  # the same after "fp8"
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Download the wheels a bare GPU machine (Python 3.12, PyTorch already there) lacks to rehearse the
-# notebooks: diffusers, torchao, optimum-quanto, para-attn, the notebook runner and ipywidgets into .whl/, and
+# notebooks: diffusers, torchao, optimum-quanto, para-attn, sageattention (the speed bench), the notebook runner and
+# ipywidgets into .whl/, and
 # imageio-ffmpeg (26 MB, too big to travel with the rest) split into 12 MB parts in .whl_b/. Left out, as no kernel
 # needs them and the working tree plus .whl must stay under the 64 MiB a device call carries: jedi and parso
 # (IPython's tab completion, imported on first use) and widgetsnbextension (the classic notebook's JavaScript).
@@ -17,7 +18,7 @@ versions() { for name in "$@"; do grep -i "^$name==" requirements-lock.txt; done
 get .whl $(versions diffusers torchao optimum-quanto nbclient nbformat ipykernel jupyter_client jupyter_core traitlets \
   pyzmq tornado comm ipython ipython_pygments_lexers prompt_toolkit wcwidth stack-data asttokens executing \
   pure_eval pexpect ptyprocess matplotlib-inline nest-asyncio2 fastjsonschema jsonschema jsonschema-specifications \
-  referencing rpds-py platformdirs ipywidgets jupyterlab_widgets) decorator
+  referencing rpds-py platformdirs ipywidgets jupyterlab_widgets) decorator sageattention==1.0.6  # sage: the speed bench only
 # para-attn ships as source only: a pure-Python wheel built here installs there the same way
 python3 -m pip wheel -q --no-deps -w .whl $(versions para-attn)
 get .whl_a imageio-ffmpeg==0.5.1

@@ -71,3 +71,29 @@ def test_the_planner_counts_fp32_attention_and_refuses_an_unknown_kind():
     assert math.peak_vram_gib > 200
     with pytest.raises(ValueError, match="choose one of fused, fp32, math"):
         predict("low_ram_staged", attention="flash")
+
+
+def test_another_attention_kernel_takes_every_call_and_gives_the_same_transformer_output():
+    """KernelAttention (what sage_attention sets on a GPU) calls its kernel for every attention, with the
+    processor's arguments; given PyTorch's own kernel, the transformer's output is unchanged."""
+    from helpers.attention import KernelAttention
+
+    pipe = helpers.load_pipeline("nano")
+    before = transformer_output(pipe)
+    calls = []
+
+    def kernel(query, key, value, **kwargs):
+        calls.append(kwargs)
+        return F.scaled_dot_product_attention(query, key, value, **kwargs)
+
+    pipe.transformer.set_attn_processor(KernelAttention(kernel))
+    assert torch.equal(transformer_output(pipe), before)
+    assert len(calls) == pipe.transformer.config.num_layers
+    assert calls[0] == dict(attn_mask=None, dropout_p=0.0, is_causal=False)
+
+
+def test_sage_attention_off_a_cuda_gpu_is_refused_with_what_it_needs():
+    pipe = helpers.load_pipeline("nano")
+    with pytest.raises(ValueError, match=r'runs on a CUDA GPU with the sageattention package .*pip install "sageattention==1.0.6"'):
+        helpers.recipes.apply_speed(pipe, "sage_attention")
+    assert {type(p).__name__ for p in pipe.transformer.attn_processors.values()} == {"CogVideoXAttnProcessor2_0"}

@@ -8,7 +8,7 @@ import helpers
 from helpers.quantization import QuantizationError
 from helpers.recipes import SPEED_RECIPES, apply_speed, calibrate_magcache
 
-CPU_RECIPES = [r for r in SPEED_RECIPES if r not in ("baseline", "fp8", "compile", "magcache")]
+CPU_RECIPES = [r for r in SPEED_RECIPES if r not in ("baseline", "fp8", "compile", "magcache", "sage_attention")]
 
 
 def run(recipe: str, steps: int = 10, **options):
