@@ -71,8 +71,27 @@ NOTE = (
     "same seeds, against the unaccelerated clips (helpers.nano.judge; compile adds nothing to the loss; fp8's "
     "from the nano in bf16 on the same GPU, with per-row scales: torchao 0.18's per-tensor default fails on the "
     "nano's 128x128 layers). TaylorSeer keeps bf16 Taylor factors (with fp32 ones it ran out of the H100's memory; "
-    "the raw files in media/benchmarks/speed_raw/ keep that run)."
+    "the raw files in media/benchmarks/speed_raw/ keep that run). transformer_relative_error (sage_attention): one "
+    "transformer call at the request's size on fixed random inputs, its relative L2 difference from PyTorch's "
+    "attention (the kernel's own error; the nano's head size, 32, is one SageAttention 1.0.6 does not take)."
 )
+
+
+def transformer_probe(pipe, num_frames: int, height: int, width: int):
+    """One transformer call at the request's size on fixed random inputs, as the pipeline makes it (fp32 copy)."""
+    import torch
+
+    t, config = pipe.transformer, pipe.transformer.config
+    g = torch.Generator().manual_seed(0)
+    frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+    rows, columns = height // pipe.vae_scale_factor_spatial, width // pipe.vae_scale_factor_spatial
+    latents = torch.randn(1, frames, config.in_channels, rows, columns, generator=g).to(t.device, t.dtype)
+    text = torch.randn(1, config.max_text_seq_length, config.text_embed_dim, generator=g).to(t.device, t.dtype)
+    rotary = (pipe._prepare_rotary_positional_embeddings(height, width, frames, t.device)
+              if config.use_rotary_positional_embeddings else None)
+    with torch.no_grad():
+        return t(hidden_states=latents, encoder_hidden_states=text, timestep=torch.tensor([500], device=t.device),
+                 image_rotary_emb=rotary, return_dict=False)[0].float()
 
 
 def child(group: str, steps: int, model: str) -> None:
@@ -133,7 +152,12 @@ def child(group: str, steps: int, model: str) -> None:
         recipe = "+".join(p for p in (base, extra) if p) or "baseline"
         row = dict(recipe=recipe, gpu=gpu, group=group, model=model, steps=steps, compiled="compile" in recipe)
         try:
+            # an attention kernel's own error: one transformer call against PyTorch's attention, same inputs
+            reference = transformer_probe(pipe, **size) if extra == "sage_attention" else None
             changes = apply_speed(pipe, extra, steps=steps) if extra else {}
+            if reference is not None:
+                error = (transformer_probe(pipe, **size) - reference).norm() / reference.norm()
+                row["transformer_relative_error"] = round(float(error), 5)
             n = changes.get("num_inference_steps", steps)
             # a cache on a compiled model recompiles when its schedule changes: warm up over all the steps
             warm_steps = n if row["compiled"] and extra not in ("", "half_steps") else 2
