@@ -11,6 +11,7 @@
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh multigpu [--gpus 2] # scripts/bench_multi_gpu.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh lora               # scripts/bench_lora.py on the random 5b, detached (collected)
+#   bash scripts/gpu_session.sh speed GROUPS...    # scripts/bench_speed.py's groups (fp8_caches attention ...), detached
 #   bash scripts/gpu_session.sh family             # bench_memory.py on the random 2b and 1.5-5B, detached (collected)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
@@ -72,6 +73,12 @@ PY
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;
+  speed)
+    shift  # rows appended to /tmp/r/speed.json (collected); then, here: bench_speed.py chart media/... speed.json
+    setsid nohup python3 scripts/bench_speed.py run --groups "$@" --out $R/speed.json > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid
+    echo "started $(cat $R/pid)"
+    ;;
   start)
     shift
     setsid nohup python3 scripts/gpu_rehearsal.py "$@" --results $R/gpu_rehearsal.json --texts $R/texts \
@@ -89,8 +96,8 @@ PY
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json "$OUT"/ 2>/dev/null || true; } \
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json $R/speed.json "$OUT"/ 2>/dev/null || true; } \
       && { [ -d $R/texts ] && tar czf "$OUT"/texts.tgz -C $R texts || true; } && ls -la "$OUT"
     ;;
-  *) sed -n 2,14p "$0"; exit 2 ;;
+  *) sed -n 2,15p "$0"; exit 2 ;;
 esac
