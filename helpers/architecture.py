@@ -126,7 +126,8 @@ def save_random_5b(folder, device: str = "cuda", task: str = "text", model: str 
     import shutil
 
     pipe = random_5b_pipeline(device, task=task, model=model)
-    shutil.rmtree(folder, ignore_errors=True)
+    if Path(folder).exists():
+        shutil.rmtree(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     del pipe
     free_memory()

@@ -105,15 +105,21 @@ def split_lengths(model: str | os.PathLike, height: int | None = None, width: in
         >>> split_lengths("nano")  # 48x72: 12x18 latent rows and columns, 2x2 patches
         (8, {'text tokens': 226, 'latent rows': 12, 'patches per latent frame': 54})
     """
+    from types import SimpleNamespace
+
     from .checks import MAX_PROMPT_TOKENS
-    from .loading import model_folder
+    from .family import member_of
+    from .loading import kit_model_kind, model_folder
 
     with contextlib.redirect_stdout(io.StringIO()):  # which model it is was said already: once is enough
         folder = model_folder(model)
     config = json.loads((folder / "transformer" / "config.json").read_text())
     scale = 2 ** (len(json.loads((folder / "vae" / "config.json").read_text())["block_out_channels"]) - 1)
-    rows = (height or config["sample_height"] * scale) // scale
-    columns = (width or config["sample_width"] * scale) // scale
+    # the model's own size, as helpers.model_defaults gives it: the kit's models in their configuration
+    member = member_of(SimpleNamespace(**config))
+    own = ((config["sample_height"] * scale, config["sample_width"] * scale) if kit_model_kind(folder)
+           else (member.height, member.width))
+    rows, columns = (height or own[0]) // scale, (width or own[1]) // scale
     patch = config["patch_size"]
     # the pipeline's text tokens (max_sequence_length), the rows of the latent video, each latent frame's patches
     return config["num_attention_heads"], {"text tokens": MAX_PROMPT_TOKENS, "latent rows": rows,
@@ -166,11 +172,11 @@ def finish(pipe, args: argparse.Namespace) -> None:
 
     request = {**model_defaults(pipe), **{k: getattr(args, k) for k in REQUEST if getattr(args, k) is not None}}
     check_request(pipe, **request)
-    if args.speed:
-        from .recipes import apply_speed
+    from .recipes import CACHES, apply_speed, parse_recipe
 
-        request.update(apply_speed(pipe, args.speed, steps=request["num_inference_steps"]))
-    cached_and_compiled = "compile" in args.speed and args.speed != "compile"
+    request.update(apply_speed(pipe, args.speed, steps=request["num_inference_steps"]))
+    steps = {name for name, _ in parse_recipe(args.speed)}
+    cached_and_compiled = "compile" in steps and bool(steps & set(CACHES))
 
     def generate(**overrides):
         generator = torch.Generator("cpu").manual_seed(args.seed)

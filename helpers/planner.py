@@ -581,7 +581,9 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
 def fastest_parallel(report, results: dict | None = None) -> str:
     """On a machine with two GPUs or more, the fastest split of one video across them measured by the kit
     (``media/benchmarks/multi_gpu.json``) and how to launch it; ``""`` with fewer GPUs. A notebook is one process,
-    so no recipe string holds it: ``09_multi_gpu`` runs it under torchrun.
+    so no recipe string holds it: ``09_multi_gpu`` runs it under torchrun. Every GPU of a split holds the whole
+    pipeline (CogVideoX-5b all on the GPU must fit each), and a split's speed steps follow :func:`fastest_speed`'s
+    rules (fp8 from compute capability 8.9, compile from 8.0).
 
     Example:
         >>> from types import SimpleNamespace
@@ -589,7 +591,8 @@ def fastest_parallel(report, results: dict | None = None) -> str:
         >>> rows = {"none x1": dict(mode="none", speed="", processes=1, seconds=95.1),
         ...         "cfg x2": dict(mode="cfg", speed="", processes=2, seconds=51.4, max_abs_difference=0.002),
         ...         "cfg x4": dict(mode="cfg", speed="", processes=4, seconds=30.0, max_abs_difference=0.004)}
-        >>> print(fastest_parallel(SimpleNamespace(cuda=True, gpu_count=2), dict(gpu="NVIDIA H200", results=rows)))
+        >>> h200s = SimpleNamespace(cuda=True, gpu_count=2, vram_total_gib=139.8, compute_capability="9.0")
+        >>> print(fastest_parallel(h200s, dict(gpu="NVIDIA H200", results=rows)))
         with 2 GPUs, the fastest split measured for them is cfg on 2: 51.4 s where one GPU took 95.1 s (1.85x; largest pixel difference from the one-GPU video 2.0e-03; H200, 5b architecture with random weights, media/benchmarks/multi_gpu.json): helpers.multi_gpu.run_parallel(script, "cfg", 2, ...) as in 09_multi_gpu
         >>> fastest_parallel(SimpleNamespace(cuda=True, gpu_count=1), dict(results=rows))
         ''
@@ -597,10 +600,17 @@ def fastest_parallel(report, results: dict | None = None) -> str:
     gpus = getattr(report, "gpu_count", 0) if report.cuda else 0
     if gpus < 2:
         return ""
+    need, vram = predict("all_on_gpu+vae_tiling", attention=attention_here(report)).peak_vram_gib, report.vram_total_gib
+    if need > 0.95 * vram:
+        return (f"with {gpus} GPUs: every GPU of a split holds the whole pipeline, about {need:.1f} GiB with "
+                f"CogVideoX-5b all on the GPU (predicted), more than this GPU's {vram:.1f} GiB: no split runs here")
+    major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
     record = results or benchmark_results("multi_gpu.json") or {}
-    measured = record.get("results", {}).values()
+    measured = [r for r in record.get("results", {}).values() if "error" not in r and r.get("device") != "cpu"
+                and ("fp8" not in r.get("speed", "") or (major, minor) >= (8, 9))
+                and ("compile" not in r.get("speed", "") or (major, minor) >= (8, 0))]
     one = {r.get("speed", ""): r["seconds"] for r in measured if r.get("mode") == "none"}
-    rows = [r for r in measured if "error" not in r and 2 <= r["processes"] <= gpus and r.get("speed", "") in one]
+    rows = [r for r in measured if 2 <= r["processes"] <= gpus and r.get("speed", "") in one]
     if not rows:
         return (f"with {gpus} GPUs, 09_multi_gpu splits one video across them (not measured on GPUs by the kit yet: "
                 "media/benchmarks/multi_gpu.json)")
@@ -712,14 +722,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, help="GPUs to split one video across (default: this machine's, else 1)")
     args = parser.parse_args(argv)
     _check_args(parser, args)
-    if None in (args.vram_gib, args.ram_gib, args.compute_capability, args.gpus):
+    if None in (args.vram_gib, args.ram_gib, args.compute_capability):  # another machine's: one GPU unless --gpus
         report = environment_report()
         args.gpus = args.gpus if args.gpus is not None else max(report.gpu_count, 1)
         args.vram_gib = args.vram_gib if args.vram_gib is not None else (report.vram_total_gib or 0.0)
         args.ram_gib = args.ram_gib if args.ram_gib is not None else report.host_ram_total_gib
         args.compute_capability = args.compute_capability or report.compute_capability or "8.0"
     gpu = argparse.Namespace(cuda=True, compute_capability=args.compute_capability, vram_total_gib=args.vram_gib,
-                             host_ram_total_gib=args.ram_gib, gpu_count=args.gpus)
+                             host_ram_total_gib=args.ram_gib, gpu_count=args.gpus or 1)
     request = dict(num_frames=args.frames, height=args.height, width=args.width, batch=args.batch, model=args.model,
                    attention=attention_here(gpu, args.model))
     print(f"{args.model}, {args.frames}x{args.height}x{args.width}, batch {args.batch}, "
@@ -734,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     if best:
         print(f"recommended recipe: {best.recipe} predicted_peak_vram_gib={best.peak_vram_gib:.2f} "
               f"predicted_peak_host_rss_gib={best.peak_host_rss_gib:.2f}")
-        if parallel := fastest_parallel(gpu):  # every GPU of a split holds the whole model: the same recipe each
+        if parallel := fastest_parallel(gpu):  # a split keeps the whole pipeline on each GPU, whatever the above
             print(parallel)
     elif args.model in TEXT_TO_VIDEO_MEMBERS and args.vram_gib > 0:
         name, other, _ = recommend_model(gpu, batch=args.batch)

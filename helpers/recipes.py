@@ -141,6 +141,9 @@ def _half_steps(pipe, value, options) -> dict:
 def _compile(pipe, value, options) -> None:
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
+    if value and value not in torch._inductor.list_mode_options():
+        raise ValueError(f"compile@{value}: not a torch.compile mode; use one of "
+                         f"{', '.join(torch._inductor.list_mode_options())}, or compile alone for the default.")
     for block in pipe.transformer.transformer_blocks:  # block 0 compiles one graph, the other 41 share a second
         block.compile(**({"mode": value} if value else {}))  # compile@max-autotune-no-cudagraphs: a torch.compile mode
 
@@ -154,6 +157,9 @@ def _sage_attention(pipe, value, options) -> None:
     if importlib.util.find_spec("sageattention") is None or pipe.transformer.device.type != "cuda":
         raise ValueError("sage_attention runs on a CUDA GPU with the sageattention package (Triton kernels): "
                          'pip install "sageattention==1.0.6", and move the pipeline to the GPU first.')
+    if {type(p).__name__ for p in pipe.transformer.attn_processors.values()} != {"CogVideoXAttnProcessor2_0"}:
+        raise ValueError("sage_attention replaces the attention processors, which another step (fused_qkv, or fp32 "
+                         "attention on a GPU without fused bf16 kernels) has replaced already: use one of them.")
     from sageattention import sageattn
 
     def kernel(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, **kwargs):
@@ -162,6 +168,13 @@ def _sage_attention(pipe, value, options) -> None:
         return sageattn(query, key, value, tensor_layout="HND", is_causal=is_causal)
 
     pipe.transformer.set_attn_processor(KernelAttention(kernel))
+
+
+def _fused_qkv(pipe, value, options) -> None:
+    if "KernelAttention" in {type(p).__name__ for p in pipe.transformer.attn_processors.values()}:
+        raise ValueError("fused_qkv replaces the attention processors, which sage_attention has replaced already: "
+                         "use one of them.")
+    pipe.transformer.fuse_qkv_projections()
 
 
 def _memory(call: Callable, what: str, needs_cuda: bool = False, order: int = 1) -> Step:
@@ -187,18 +200,20 @@ REGISTRY: dict[str, Step] = {
     "vae_slicing": _memory(lambda pipe: pipe.vae.enable_slicing(), "the VAE decodes one video of a batch at a time (pipe.vae.enable_slicing)"),
     "low_ram_staged": _memory(_staged, "one component at a time, loaded straight to the GPU and freed after use: least host RAM (helpers.low_ram)"),
     "baseline": _speed(lambda pipe, value, options: None, "nothing skipped"),
-    "fused_qkv": _speed(lambda pipe, value, options: pipe.transformer.fuse_qkv_projections(), "query, key and value projections fused into one matmul per attention layer"),
+    "fused_qkv": _speed(_fused_qkv, "query, key and value projections fused into one matmul per attention layer"),
     "pab": _speed(_pab, "Pyramid Attention Broadcast: reuse attention outputs of the previous step in the middle of sampling"),
     "fastercache": _speed(_fastercache, "FasterCache: reuse attention outputs and skip most unconditional (CFG) passes"),
     "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed"),
     "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
     "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
     "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
-    "sage_attention": _speed(_sage_attention, "SageAttention: attention with 8-bit query-key products (sageattention's Triton kernel, CUDA GPUs)"),
+    "sage_attention": Step("SageAttention: attention with 8-bit query-key products (sageattention's Triton kernel, CUDA GPUs)", _sage_attention, needs_cuda=True, speed=True),
     "fp8": _speed(lambda pipe, value, options: quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type), "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
     "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
 }
 
+#: The caches: a cache on a compiled transformer recompiles it while its schedule changes.
+CACHES = ("pab", "fastercache", "first_block_cache", "taylorseer", "magcache")
 #: Memory steps: name -> (needs CUDA, what it does) (``02_memory_optimizations`` lists them).
 STEPS = {name: (step.needs_cuda, step.what) for name, step in REGISTRY.items() if not step.speed}
 #: Speed steps: name -> what it does.

@@ -134,7 +134,8 @@ def build_small_model(folder: str | os.PathLike, seed: int = 0, task: str = "tex
         pipeline(**components).save_pretrained(tmp, safe_serialization=True)
         marker = {"kind": "small-i2v" if image else "small", "version": SMALL_MODEL_VERSION, "seed": seed, "design": design}
         (Path(tmp) / KIT_MARKER).write_text(json.dumps(marker, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            shutil.rmtree(folder)
         Path(tmp).rename(folder)
     return folder
 

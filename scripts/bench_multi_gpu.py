@@ -3,7 +3,8 @@
 No machine of the kit's can download the real weights, so the model is CogVideoX-5b's full-size architecture
 with RANDOM weights in the hub layout (helpers.architecture.save_random_5b): weights' values change neither time
 nor memory. The script each run starts is 09_multi_gpu's own (its %%writefile cell), under torchrun through
-helpers.multi_gpu.run_parallel: one process per GPU, a 2-step warm-up, then one timed call of the request
+helpers.multi_gpu.run_parallel: one process per GPU, a warm-up (2 steps; every step for a cache on a compiled
+transformer, which recompiles while its schedule changes), then one timed call of the request
 (49x480x720, 50 steps, guidance 6 unless --steps), decoded; first on one GPU (the reference), then each split on
 --gpus GPUs, each video compared with the reference; with --speeds, again for each set of speed steps (compile, a
 cache), applied after the split, against one process with the same steps. Rows are keyed "<split> x<gpus>[+<speed>]",
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "media" / "benchmarks" / "multi_gpu.json"
 NOTEBOOK = ROOT / "notebooks" / "09_multi_gpu.ipynb"
 NOTE = ("CogVideoX-5b's full-size architecture with RANDOM weights (weights' values change neither time nor memory). "
-        "seconds: one call on rank 0 after a 2-step warm-up: prompt encoding, the steps, decoding (on every process). "
+        "seconds: one call on rank 0 after a warm-up (2 steps; every step for a cache on a compiled transformer): "
+        "prompt encoding, the steps, decoding (on every process). "
         "peak_vram_gib: each process's torch peak allocation in that call. max_abs_difference: the largest pixel "
         "difference (0..1) from the one-GPU video of the same seed.")
 
@@ -62,8 +64,12 @@ def run(model: str, gpus: int, splits: list[str], speeds: list[str], steps: int 
         script.write_text(notebook_script())
         for speed in speeds:  # each split against one process with the same speed steps
             runs = [("none", 1)] + [(split, gpus) for split in splits]
+            (Path(tmp) / "none.npy").unlink(missing_ok=True)  # never another speed's reference
             for split, processes in runs:
                 name = key(split, processes, speed)
+                if split != "none" and "error" in record["results"][key("none", 1, speed)]:
+                    record["results"][name] = dict(error="not run: its one-process reference failed")
+                    continue
                 try:
                     record["results"][name] = run_parallel(
                         script, split, processes, Path(tmp) / f"{split}.json", speed=speed, **request,
@@ -84,7 +90,12 @@ def chart(path: Path) -> None:
 
     record = json.loads(path.read_text())
     if RESULTS.exists():  # the rows of runs on other GPU counts stay (this run's reference and rows replace theirs)
-        record["results"] = {**json.loads(RESULTS.read_text())["results"], **record["results"]}
+        old = json.loads(RESULTS.read_text())
+        if (old.get("model"), old.get("gpu")) != (record.get("model"), record.get("gpu")):
+            raise SystemExit(f"{RESULTS} holds rows of {old.get('model')} on {old.get('gpu')}; {path} is "
+                             f"{record.get('model')} on {record.get('gpu')}: rows measured another way do not "
+                             "merge. Move the old file aside first.")
+        record["results"] = {**old["results"], **record["results"]}
     rows = {k: v for k, v in record["results"].items() if "error" not in v}
     for name, row in rows.items():
         one = rows.get(key("none", 1, row.get("speed", "")), {}).get("seconds")

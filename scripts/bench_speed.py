@@ -73,7 +73,8 @@ NOTE = (
     "nano's 128x128 layers). TaylorSeer keeps bf16 Taylor factors (with fp32 ones it ran out of the H100's memory; "
     "the raw files in media/benchmarks/speed_raw/ keep that run). transformer_relative_error (sage_attention): one "
     "transformer call at the request's size on fixed random inputs, its relative L2 difference from PyTorch's "
-    "attention (the kernel's own error; the nano's head size, 32, is one SageAttention 1.0.6 does not take)."
+    "attention (the kernel's error on the random 5b's activations, not a trained model's; the nano's head size, 32, "
+    "is one SageAttention 1.0.6 does not take)."
 )
 
 
@@ -248,7 +249,7 @@ def nano_fp8(args) -> None:
 
 def quality(recipe: str, nano: dict) -> dict:
     """The nano's quality figures for ``recipe``: compile adds nothing; fp8's from the GPU nano run."""
-    parts = [p for p in recipe.split("+") if p not in ("compile", "fp8")] or ["baseline"]
+    parts = [p for p in recipe.split("+") if p.split("@")[0] not in ("compile", "fp8")] or ["baseline"]  # any mode
     key = "+".join(parts)
     found = nano.get(key)
     if found is None and "fp8" not in recipe:
@@ -288,7 +289,8 @@ def merge(files: list[str]) -> list[dict]:
     wanted = {"+".join(p for p in (base, x) if p) or "baseline" for base, extras in GROUPS.values() for x in extras}
     latest = {name: row for name, row in latest.items() if name in wanted}
     for name in sorted(wanted - set(latest)):
-        latest[name] = dict(recipe=name, error="not run: the session's GPU time ran out")
+        latest[name] = dict(recipe=name, error="not run: no results file holds it (the session's GPU time ran out, "
+                                               "or its group is newer than the runs)")
     base = latest.get("baseline", {})
     rows = list(latest.values())
     if "end_to_end_s" in base:

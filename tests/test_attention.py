@@ -97,3 +97,13 @@ def test_sage_attention_off_a_cuda_gpu_is_refused_with_what_it_needs():
     with pytest.raises(ValueError, match=r'runs on a CUDA GPU with the sageattention package .*pip install "sageattention==1.0.6"'):
         helpers.recipes.apply_speed(pipe, "sage_attention")
     assert {type(p).__name__ for p in pipe.transformer.attn_processors.values()} == {"CogVideoXAttnProcessor2_0"}
+
+
+def test_fused_projections_after_another_attention_kernel_are_refused():
+    """fused_qkv and sage_attention both replace the processors: the second would silently undo the first."""
+    from helpers.attention import KernelAttention
+
+    pipe = helpers.load_pipeline("nano")
+    pipe.transformer.set_attn_processor(KernelAttention(F.scaled_dot_product_attention))
+    with pytest.raises(ValueError, match="fused_qkv replaces the attention processors, which sage_attention has"):
+        helpers.recipes.apply_speed(pipe, "fused_qkv")

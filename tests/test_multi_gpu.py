@@ -59,9 +59,13 @@ def test_a_split_that_cannot_run_is_refused_before_any_process_starts(script, tm
 
 
 def test_speed_steps_apply_after_the_split_and_keep_the_video(script, tmp_path):
-    reference = run_parallel(script, "none", 1, tmp_path / "none.json", num_inference_steps=4, speed="pab")
+    run_parallel(script, "none", 1, tmp_path / "eager.json", num_inference_steps=4)
+    cached = run_parallel(script, "ulysses", 2, tmp_path / "cached.json", num_inference_steps=4, speed="fastercache",
+                          reference=tmp_path / "eager.npy")
+    assert cached["max_abs_difference"] > 1e-2  # the cache ran: its video is not the eager one
+    reference = run_parallel(script, "none", 1, tmp_path / "pab.json", num_inference_steps=4, speed="pab")
     split = run_parallel(script, "cfg", 2, tmp_path / "cfg.json", num_inference_steps=4, speed="pab",
-                         reference=tmp_path / "none.npy")
+                         reference=tmp_path / "pab.npy")
     assert reference["speed"] == split["speed"] == "pab" and split["max_abs_difference"] < 1e-3
 
 
@@ -124,3 +128,8 @@ def test_the_benchmark_adds_runs_on_more_gpus_with_their_scaling(tmp_path, monke
     assert merged["cfg x4"]["efficiency"] == pytest.approx(100 / (4 * 40))
     assert merged["cfg x4"]["efficiency_vs_2"] == pytest.approx(2 * 50 / (4 * 40))
     assert merged["ulysses x4"] == dict(error="refused") and (tmp_path / "multi_gpu.png").stat().st_size > 0
+    before = (tmp_path / "multi_gpu.json").read_text()
+    (tmp_path / "dry.json").write_text(json.dumps(dict(gpu="cpu", results={"none x1": row("none", 1, 1.0)})))
+    with pytest.raises(SystemExit, match="rows measured another way do not merge"):
+        bench.chart(tmp_path / "dry.json")  # a CPU dry run never replaces the GPUs' reference
+    assert (tmp_path / "multi_gpu.json").read_text() == before

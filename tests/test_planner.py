@@ -116,18 +116,25 @@ MULTI_GPU = {"gpu": "NVIDIA H200", "results": {
     "none x1+pab": dict(mode="none", speed="pab", processes=1, seconds=70.0),
     "cfg x2+pab": dict(mode="cfg", speed="pab", processes=2, seconds=38.0, max_abs_difference=0.004),
     "ulysses x2+fastercache": dict(mode="ulysses", speed="fastercache", processes=2, seconds=20.0),  # no 1-GPU row
+    "none x1+compile": dict(mode="none", speed="compile", processes=1, seconds=60.0),
+    "cfg x2+compile": dict(mode="cfg", speed="compile", processes=2, seconds=31.0, max_abs_difference=0.004),
+    "cfg x2 (nano dry run)": dict(mode="cfg", speed="", processes=2, seconds=1.0, device="cpu"),
 }}
 
 
 def test_fastest_split_fits_the_gpu_count_and_is_compared_with_one_gpu_and_the_same_steps():
-    two, four = (SimpleNamespace(cuda=True, gpu_count=n) for n in (2, 4))
-    on_two = helpers.planner.fastest_parallel(two, MULTI_GPU)
+    two, four = (SimpleNamespace(**vars(gpu(79.2)), gpu_count=n) for n in (2, 4))
+    assert "cfg with compile on 2: 31.0 s where one GPU took 60.0 s" in helpers.planner.fastest_parallel(two, MULTI_GPU)
+    no_compile = SimpleNamespace(**vars(gpu(79.2, cc="7.5")), gpu_count=2)  # no bf16 compile below 8.0: the next one
+    on_two = helpers.planner.fastest_parallel(no_compile, MULTI_GPU)
     assert "cfg with pab on 2: 38.0 s where one GPU took 70.0 s (1.84x" in on_two
     assert 'run_parallel(script, "cfg", 2, ..., speed=\'pab\')' in on_two and "random weights" in on_two
     assert "cfg on 4: 30.0 s where one GPU took 95.0 s (3.17x" in helpers.planner.fastest_parallel(four, MULTI_GPU)
     assert helpers.planner.fastest_parallel(SimpleNamespace(cuda=False, gpu_count=0), MULTI_GPU) == ""
     unmeasured = helpers.planner.fastest_parallel(two, {"results": {}})
     assert "09_multi_gpu splits one video across them (not measured" in unmeasured
+    small = helpers.planner.fastest_parallel(SimpleNamespace(**vars(gpu(23.6, cc="8.9")), gpu_count=2), MULTI_GPU)
+    assert "every GPU of a split holds the whole pipeline" in small and "no split runs here" in small
 
 
 def test_fastest_on_two_gpus_names_the_split_and_one_gpu_does_not():

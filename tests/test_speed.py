@@ -129,3 +129,9 @@ def test_the_low_ram_recipe_runs_behind_the_pipeline_call_and_is_refused_on_a_lo
     assert video.shape == (9, 48, 72, 3) and np.isfinite(video).all()
     with pytest.raises(ValueError, match="one video per call"):
         staged(**request, num_videos_per_prompt=2)
+
+
+def test_a_compile_mode_torch_does_not_know_is_refused_with_the_modes():
+    pipe = helpers.load_pipeline("nano")
+    with pytest.raises(ValueError, match=r"compile@turbo: not a torch.compile mode; use one of default, .*max-autotune"):
+        apply_speed(pipe, "compile@turbo")
