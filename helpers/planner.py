@@ -534,6 +534,12 @@ def quality_measured(row: dict) -> bool:
     return not {"fp8_psnr_db", "fp8_caption_score"} & row.keys() or row["recipe"] == "fp8+compile"
 
 
+def _gpu_runs(steps: str, report) -> bool:
+    """Whether ``report``'s GPU runs these speed steps: fp8 from compute capability 8.9, bf16 compile from 8.0."""
+    capability = tuple(int(x) for x in (report.compute_capability or "0.0").split("."))
+    return ("fp8" not in steps or capability >= (8, 9)) and ("compile" not in steps or capability >= (8, 0))
+
+
 def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_caption_loss: float = 5.0,
                   results: dict | None = None) -> tuple[str, str]:
     """The fastest speed steps measured on a GPU (``media/benchmarks/speed.json``) for this machine, and why.
@@ -563,12 +569,9 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
         return "", f"speed steps were measured with everything on the GPU, not with {memory_recipe}"
     rows = record["results"]
     least_caption = next(r for r in rows if r["recipe"] == "baseline").get("caption_score", 100) - max_caption_loss
-    major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
     fits = [r for r in rows if "end_to_end_s" in r and not r.get("estimated") and "half_steps" not in r["recipe"]
             and quality_measured(r) and min(r.get("caption_score", 0), r.get("fp8_caption_score", 100)) >= least_caption
-            and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0)
-            and ("fp8" not in r["recipe"] or (major, minor) >= (8, 9))
-            and ("compile" not in r["recipe"] or (major, minor) >= (8, 0))]  # no bf16 compile below 8.0
+            and r["peak_vram_gib"] <= 0.95 * (report.vram_total_gib or 0) and _gpu_runs(r["recipe"], report)]
     best = min(fits, key=lambda r: r["end_to_end_s"], default=None)
     if best is None or best["recipe"] == "baseline":
         return "", "no speed step measured faster within the quality bound fits here"
@@ -604,11 +607,9 @@ def fastest_parallel(report, results: dict | None = None) -> str:
     if need > 0.95 * vram:
         return (f"with {gpus} GPUs: every GPU of a split holds the whole pipeline, about {need:.1f} GiB with "
                 f"CogVideoX-5b all on the GPU (predicted), more than this GPU's {vram:.1f} GiB: no split runs here")
-    major, minor = (int(x) for x in (report.compute_capability or "0.0").split("."))
     record = results or benchmark_results("multi_gpu.json") or {}
     measured = [r for r in record.get("results", {}).values() if "error" not in r and r.get("device") != "cpu"
-                and ("fp8" not in r.get("speed", "") or (major, minor) >= (8, 9))
-                and ("compile" not in r.get("speed", "") or (major, minor) >= (8, 0))]
+                and _gpu_runs(r.get("speed", ""), report)]
     one = {r.get("speed", ""): r["seconds"] for r in measured if r.get("mode") == "none"}
     rows = [r for r in measured if 2 <= r["processes"] <= gpus and r.get("speed", "") in one]
     if not rows:
