@@ -524,14 +524,15 @@ def _smaller_request(report, task: str, **request) -> str:
 
 
 def quality_measured(row: dict) -> bool:
-    """False where a speed row's CogVideoX-nano quality is its parts' (fp8 with another step), not its own.
+    """False where a speed row's CogVideoX-nano quality is its parts' (fp8 and another step measured
+    apart) or missing: ``scripts/bench_speed.py`` then leaves a ``quality_note`` saying so.
 
     Example:
         >>> from helpers.planner import quality_measured
-        >>> quality_measured({"recipe": "fp8+compile", "fp8_psnr_db": 29.0}), quality_measured({"recipe": "fp8+compile+pab", "fp8_psnr_db": 29.0})
+        >>> quality_measured({"recipe": "fp8+compile+pab"}), quality_measured({"recipe": "fp8+compile+pab", "quality_note": "parts"})
         (True, False)
     """
-    return not {"fp8_psnr_db", "fp8_caption_score"} & row.keys() or row["recipe"] == "fp8+compile"
+    return "quality_note" not in row
 
 
 def _gpu_runs(steps: str, report) -> bool:

@@ -46,14 +46,16 @@ class Step:
     order: int = 1  # 0: wraps the blocks, 1: memory, 2: fp8, 3: the other speed steps, 4: compile
 
 
-def _group_offload(pipe, use_stream: bool, t5_leaf_level: bool = False) -> None:
-    """T5 and the transformer offloaded block by block (T5 leaf by leaf with ``t5_leaf_level``), the VAE on the GPU."""
+def _group_offload(pipe, use_stream: bool, t5_leaf_level: bool = False, low_cpu_mem_usage: bool = False) -> None:
+    """T5 and the transformer offloaded block by block (T5 leaf by leaf with ``t5_leaf_level``), the VAE on the GPU;
+    ``low_cpu_mem_usage`` pins a block's host copy only while it moves instead of keeping pinned copies of all."""
     from diffusers.hooks import apply_group_offloading
 
     blocks = dict(offload_type="block_level", num_blocks_per_group=1)
     for module, level in ((pipe.text_encoder, dict(offload_type="leaf_level") if t5_leaf_level else blocks),
                           (pipe.transformer, blocks)):
-        apply_group_offloading(module, onload_device="cuda", use_stream=use_stream, **level)
+        apply_group_offloading(module, onload_device="cuda", use_stream=use_stream, low_cpu_mem_usage=low_cpu_mem_usage,
+                               **level)
     pipe.vae.to("cuda")
 
 
@@ -192,6 +194,7 @@ REGISTRY: dict[str, Step] = {
     "sequential_cpu_offload": _memory(lambda pipe: pipe.enable_sequential_cpu_offload(), "layers stream to the GPU one at a time: least VRAM, slowest", True),
     "group_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=False), "transformer blocks move to the GPU one block at a time, T5 whole: it has no list of blocks directly under it (diffusers group offloading)", True),
     "group_offload_streams": _memory(lambda pipe: _group_offload(pipe, use_stream=True), "group offloading that copies the next block on a CUDA stream while this one runs", True),
+    "group_offload_low_cpu": _memory(lambda pipe: _group_offload(pipe, use_stream=True, low_cpu_mem_usage=True), "group offloading on CUDA streams with low_cpu_mem_usage=True: each block pinned only while it moves, not pinned copies of all", True),
     "lean_offload": _memory(lambda pipe: _group_offload(pipe, use_stream=True, t5_leaf_level=True), "T5 streamed layer by layer, transformer block by block (CUDA streams), the VAE on the GPU", True),
     "ff_chunking": _memory(_chunk_feed_forwards, "each transformer block's feed-forward runs on 8 slices of the sequence (measured: no lower peak)", order=0),
     "layerwise_fp8": _memory(lambda pipe: pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=pipe.transformer.dtype), "transformer weights stored in fp8, each layer cast up to compute in (enable_layerwise_casting)"),

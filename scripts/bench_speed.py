@@ -20,7 +20,8 @@ disk (TORCHINDUCTOR_CACHE_DIR): the warm-start compile time.
 
     python scripts/bench_speed.py run --groups eager compiled fp8 warm --out results.json
     python scripts/bench_speed.py redraw   # (any machine) the chart again from media/benchmarks/speed.json
-    python scripts/bench_speed.py nano-fp8 --out results.json     # fp8's quality on the nano (GPU)
+    python scripts/bench_speed.py nano-fp8 --out results.json     # fp8's quality on the nano, alone and with
+                                                                  # each step of the fp8 rows (GPU)
     python scripts/bench_speed.py chart results*.json             # (any machine) merge + chart into media/
 """
 
@@ -69,8 +70,9 @@ NOTE = (
     "the activations): bf16 eager's encode+decode plus its denoising times the share of transformer work the "
     "recipe kept on the trained CogVideoX-nano. psnr_db and caption_score: CogVideoX-nano, 18 held-out captions, "
     "same seeds, against the unaccelerated clips (helpers.nano.judge; compile adds nothing to the loss; fp8's "
-    "from the nano in bf16 on the same GPU, with per-row scales: torchao 0.18's per-tensor default fails on the "
-    "nano's 128x128 layers). TaylorSeer keeps bf16 Taylor factors (with fp32 ones it ran out of the H100's memory; "
+    "from the nano in bf16 on a GPU, with per-row scales: torchao 0.18's per-tensor default fails on the "
+    "nano's 128x128 layers; fp8 with a cache or fewer steps measured together there where a row has no quality_note, "
+    "else the parts' figures). TaylorSeer keeps bf16 Taylor factors (with fp32 ones it ran out of the H100's memory; "
     "the raw files in media/benchmarks/speed_raw/ keep that run). transformer_relative_error (sage_attention): one "
     "transformer call at the request's size on fixed random inputs, its relative L2 difference from PyTorch's "
     "attention (the kernel's error on the random 5b's activations, not a trained model's; the nano's head size, 32, "
@@ -213,8 +215,14 @@ def run(args) -> None:
         out.write_text(json.dumps(rows, indent=1))
 
 
+NANO_FP8 = sorted({"+".join(p for p in ("fp8", x) if p) for base, extras in GROUPS.values() if "fp8" in base
+                   for x in extras})  # fp8 alone and with each step an fp8 row adds: their quality on the nano
+
+
 def nano_fp8(args) -> None:
-    """fp8 dynamic's quality on CogVideoX-nano (bf16 on the GPU, with and without), appended to --out."""
+    """fp8 dynamic's quality on CogVideoX-nano (bf16 on the GPU): fp8 alone and with each step the
+    5b's fp8 rows add (measured together, not borrowed from the parts), against the bf16 baseline's
+    clips; one row per recipe appended to --out."""
     import numpy as np
     import torch
 
@@ -226,48 +234,56 @@ def nano_fp8(args) -> None:
 
     backgrounds = list(BACKGROUNDS)
     scenes = [Scene(c, s, m, backgrounds[k % len(backgrounds)]) for k, (c, s, m) in enumerate(HELD_OUT)]
-    clips, row = {}, dict(recipe="fp8", model="nano", gpu=torch.cuda.get_device_name(0), granularity="per row")
-    for recipe in ("baseline", "fp8"):
+
+    def caption_right(clips: list) -> list[bool]:
+        return [j.colour == s.colour and j.motion == s.motion for j, s in zip(map(judge, clips), scenes)]
+
+    reference, rows = None, []
+    for recipe in ["baseline"] + args.recipes:
+        row = dict(recipe=recipe, model="nano", gpu=torch.cuda.get_device_name(0), granularity="per row")
         pipe = helpers.load_pipeline("nano").to("cuda", torch.bfloat16)
         pipe.set_progress_bar_config(disable=True)
-        try:
-            apply_speed(pipe, recipe)  # fp8 on the nano: per-row scales (helpers.quantization.quantize_model)
-            clips[recipe] = generate(pipe, scenes, steps=25)
+        try:  # fp8 on the nano: per-row scales (helpers.quantization.quantize_model)
+            changes = apply_speed(pipe, recipe, steps=25)
+            clips = generate(pipe, scenes, steps=changes.get("num_inference_steps", 25))
         except Exception as e:
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-            break
-    if "fp8" in clips:
-        right = [j.colour == s.colour and j.motion == s.motion for j, s in zip(map(judge, clips["fp8"]), scenes)]
-        base = [j.colour == s.colour and j.motion == s.motion for j, s in zip(map(judge, clips["baseline"]), scenes)]
-        row.update(psnr_db=round(float(np.mean([min(psnr_db(a, b), 99.0) for a, b in zip(clips["baseline"],
-                                                                                        clips["fp8"])])), 1),
-                   caption_accuracy=round(float(np.mean(right)), 3), baseline_caption_accuracy=round(float(np.mean(base)), 3))
-    print(json.dumps(row), flush=True)
+            clips = None
+        del pipe
+        gc.collect()
+        if reference is None:
+            if clips is None:
+                raise SystemExit(f"the nano's bf16 baseline failed: {row['error']}")
+            reference, base_right = clips, caption_right(clips)
+            continue
+        if clips is not None:
+            row.update(psnr_db=round(float(np.mean([min(psnr_db(a, b), 99.0) for a, b in zip(reference, clips)])), 1),
+                       caption_accuracy=round(float(np.mean(caption_right(clips))), 3),
+                       baseline_caption_accuracy=round(float(np.mean(base_right)), 3))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     out = Path(args.out)
-    out.write_text(json.dumps((json.loads(out.read_text()) if out.exists() else []) + [row], indent=1))
+    out.write_text(json.dumps((json.loads(out.read_text()) if out.exists() else []) + rows, indent=1))
 
 
 def quality(recipe: str, nano: dict) -> dict:
-    """The nano's quality figures for ``recipe``: compile adds nothing; fp8's from the GPU nano run."""
+    """The nano's quality figures for ``recipe``: compile adds nothing; fp8's from the GPU nano runs,
+    fp8 with a step from their run together where there was one (else the parts', with a ``quality_note``)."""
     parts = [p for p in recipe.split("+") if p.split("@")[0] not in ("compile", "fp8")] or ["baseline"]  # any mode
     key = "+".join(parts)
     found = nano.get(key)
-    if found is None and "fp8" not in recipe:
-        return {}
-    out = {}
+    if "fp8" not in recipe:
+        return {} if found is None else dict(caption_score=round(100 * found["caption_accuracy"], 1),
+                                             quality_psnr_db=found.get("psnr_db", 99.0))
+    fp8, together = nano.get("fp8"), nano.get("fp8" if key == "baseline" else f"fp8+{key}")
+    if not fp8 or "psnr_db" not in fp8:
+        return dict(quality_note="fp8's effect on the nano not measured")
+    out = dict(fp8_psnr_db=fp8["psnr_db"], fp8_caption_score=round(100 * fp8["caption_accuracy"], 1))
+    if together and "psnr_db" in together:
+        return dict(out, caption_score=round(100 * together["caption_accuracy"], 1), quality_psnr_db=together["psnr_db"])
     if found:
-        out = dict(caption_score=round(100 * found["caption_accuracy"], 1), quality_psnr_db=found.get("psnr_db", 99.0))
-    if "fp8" in recipe:
-        fp8 = nano.get("fp8")
-        if not fp8 or "psnr_db" not in fp8:
-            return dict(quality_note="fp8's effect on the nano not measured")
-        out["fp8_psnr_db"] = fp8["psnr_db"]
-        out["fp8_caption_score"] = round(100 * fp8["caption_accuracy"], 1)
-        if key == "baseline":
-            out.update(caption_score=out["fp8_caption_score"], quality_psnr_db=fp8["psnr_db"])
-        else:
-            out["quality_note"] = "psnr/caption of the cache or step change alone; fp8 adds its own (fp8_*)"
-    return out
+        out.update(caption_score=round(100 * found["caption_accuracy"], 1), quality_psnr_db=found.get("psnr_db", 99.0))
+    return dict(out, quality_note="psnr/caption of the cache or step change alone; fp8 adds its own (fp8_*)")
 
 
 def merge(files: list[str]) -> list[dict]:
@@ -276,8 +292,8 @@ def merge(files: list[str]) -> list[dict]:
     nano = {r["recipe"]: r for r in json.loads(NANO.read_text())["results"]}
     for f in files:
         for row in json.loads(Path(f).read_text()):
-            if row.get("model") == "nano" and row["recipe"] == "fp8":
-                nano["fp8"] = row
+            if row.get("model") == "nano" and row["recipe"].startswith("fp8"):
+                nano[row["recipe"]] = row
             elif row.get("group", "").startswith("warm"):
                 if "warm_compile_s" in row:
                     latest.setdefault(row["recipe"], {})["warm_compile_s"] = row["warm_compile_s"]
@@ -397,6 +413,7 @@ def main() -> None:
     p.add_argument("--model", default="5b")
     p = sub.add_parser("nano-fp8")
     p.add_argument("--out", default="speed_results.json")
+    p.add_argument("--recipes", nargs="+", default=NANO_FP8)
     p = sub.add_parser("chart")
     p.add_argument("files", nargs="+")
     sub.add_parser("redraw", help="draw media/benchmarks/speed.png again from media/benchmarks/speed.json")

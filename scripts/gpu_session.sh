@@ -12,6 +12,8 @@
 #   bash scripts/gpu_session.sh multigpu [--gpus 2] # scripts/bench_multi_gpu.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh lora               # scripts/bench_lora.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh speed GROUPS...    # scripts/bench_speed.py's groups (fp8_caches attention ...), detached
+#   bash scripts/gpu_session.sh fp8quality         # bench_speed.py nano-fp8: fp8 with each step, on the nano (collected)
+#   bash scripts/gpu_session.sh offloadram         # bench_memory.py: group offloading's host RAM, low_cpu_mem_usage or not
 #   bash scripts/gpu_session.sh family             # bench_memory.py on the random 2b and 1.5-5B, detached (collected)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
@@ -73,6 +75,18 @@ PY
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;
+  fp8quality)  # fp8 with each step of the fp8 rows, on the nano together -> /tmp/r/nano_fp8.json (collected)
+    setsid nohup python3 scripts/bench_speed.py nano-fp8 --out $R/nano_fp8.json > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid
+    echo "started $(cat $R/pid)"
+    ;;
+  offloadram)  # group offloading's host RAM with pinned copies and with low_cpu_mem_usage, one run -> offload_ram.json
+    setsid nohup python3 scripts/bench_memory.py --folder /tmp/cogvideox-rehearsal-models/CogVideoX-5b-random \
+      --recipes group_offload_streams+vae_tiling group_offload_low_cpu+vae_tiling --out $R/offload_ram.json \
+      > $R/log 2>&1 < /dev/null &
+    echo $! > $R/pid
+    echo "started $(cat $R/pid)"
+    ;;
   speed)
     shift  # rows appended to /tmp/r/speed.json (collected); then, here: bench_speed.py chart media/... speed.json
     setsid nohup python3 scripts/bench_speed.py run --groups "$@" --out $R/speed.json > $R/log 2>&1 < /dev/null &
@@ -96,7 +110,7 @@ PY
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json $R/speed.json "$OUT"/ 2>/dev/null || true; } \
+    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json $R/speed.json $R/nano_fp8.json $R/offload_ram.json "$OUT"/ 2>/dev/null || true; } \
       && { [ -d $R/texts ] && tar czf "$OUT"/texts.tgz -C $R texts || true; } && ls -la "$OUT"
     ;;
   *) sed -n 2,15p "$0"; exit 2 ;;

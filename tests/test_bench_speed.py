@@ -1,0 +1,31 @@
+"""scripts/bench_speed.py's quality columns: fp8 with a step gets the figure of their run together on
+the nano, and only says "parts" (a quality_note the planner and 07 read) where none was made."""
+
+import bench_speed  # scripts/bench_speed.py (conftest.py finds scripts/)
+
+from helpers.planner import quality_measured
+
+NANO = {"pab": dict(psnr_db=30.0, caption_accuracy=1.0), "fp8": dict(psnr_db=29.0, caption_accuracy=0.944)}
+
+
+def test_fp8_with_a_step_measured_apart_says_so_and_is_not_ranked_on_quality():
+    row = dict(recipe="fp8+compile+pab", **bench_speed.quality("fp8+compile+pab", NANO))
+    assert (row["quality_psnr_db"], row["fp8_psnr_db"]) == (30.0, 29.0) and "alone" in row["quality_note"]
+    assert not quality_measured(row)
+
+
+def test_fp8_with_a_step_measured_together_takes_that_run():
+    nano = dict(NANO, **{"fp8+pab": dict(psnr_db=25.5, caption_accuracy=0.889)})
+    row = dict(recipe="fp8+compile+pab", **bench_speed.quality("fp8+compile+pab", nano))
+    assert (row["quality_psnr_db"], row["caption_score"], row["fp8_caption_score"]) == (25.5, 88.9, 94.4)
+    assert quality_measured(row)
+
+
+def test_fp8_alone_and_unmeasured_fp8():
+    assert bench_speed.quality("fp8+compile", NANO)["quality_psnr_db"] == 29.0
+    assert not quality_measured(dict(recipe="fp8+compile", **bench_speed.quality("fp8+compile", {})))
+
+
+def test_the_nano_runs_fp8_with_every_step_an_fp8_row_adds():
+    steps = {x for base, extras in bench_speed.GROUPS.values() if "fp8" in base for x in extras}
+    assert {"fp8+" + x if x else "fp8" for x in steps} == set(bench_speed.NANO_FP8)
