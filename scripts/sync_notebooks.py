@@ -41,6 +41,7 @@ NANO_LORA = ROOT / "media" / "nano_lora_eval.json"
 LORA = ROOT / "media" / "benchmarks" / "lora.json"
 PROMPTS = ROOT / "media" / "nano_prompt_eval.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
+OFFLOAD_RAM = ROOT / "media" / "benchmarks" / "offload_ram.json"
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 SPEED = ROOT / "media" / "benchmarks" / "speed.json"
@@ -215,6 +216,9 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
         if cell.cell_type == "markdown":
             cell.source = replace_between(cell.source, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
             cell.source = replace_between(cell.source, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
+        if cell.cell_type == "markdown" and OFFLOAD_RAM.exists():
+            cell.source = replace_between(cell.source, "<!-- offload-ram:start -->", "<!-- offload-ram:end -->",
+                                          offload_ram_line())
         if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
@@ -424,6 +428,18 @@ def memory_table() -> str:
             f"{r['peak_host_rss_gib']:.1f} ({r.get('predicted_peak_host_rss_gib', float('nan')):.1f}) |"
         )
     return "\n".join(rows)
+
+
+def offload_ram_line() -> str:
+    """Group offloading's host RAM with pinned copies of every block and with ``low_cpu_mem_usage``, from one run."""
+    rows = {r["recipe"].split("+")[0]: r for r in json.loads(OFFLOAD_RAM.read_text())["results"] if "error" not in r}
+    pinned, low = rows["group_offload_streams"], rows["group_offload_low_cpu"]
+    return (f"Measured in one run by `scripts/bench_memory.py` on an {low['gpu'].replace('NVIDIA ', '')} (CogVideoX-5b's "
+            "full-size architecture, **random weights**, 49x480x720, VAE tiling; `media/benchmarks/offload_ram.json`): "
+            f"group offloading on streams peaked at {pinned['peak_host_rss_gib']:.1f} GiB of host RAM with pinned copies "
+            f"of every block and {low['peak_host_rss_gib']:.1f} GiB with `low_cpu_mem_usage=True`, at "
+            f"{pinned['step_s']:.2f} and {low['step_s']:.2f} s per step ({pinned['peak_vram_gib']:.1f} and "
+            f"{low['peak_vram_gib']:.1f} GiB of VRAM).")
 
 
 def workshop_table(notebooks: list[Path], times: dict) -> str:
