@@ -383,7 +383,7 @@ def choose_recipe(report, choice, recipe: str | None = None, **request) -> tuple
         return "all_on_gpu", ("recipe all_on_gpu: the kit's model is tiny, everything fits on the GPU"
                               + ("; speed steps were measured for CogVideoX-5b" if goal == "fastest" else ""))
     vram, ram = report.vram_total_gib or 0.0, report.host_ram_total_gib
-    parallel = f"; {fastest_parallel(report)}" if goal == "fastest" and fastest_parallel(report) else ""
+    parallel = f"; {split}" if goal == "fastest" and (split := fastest_parallel(report)) else ""
     if goal == "fastest" and request["model"] == FIVE_B and predict("all_on_gpu+vae_tiling", **request).peak_host_rss_gib <= 0.9 * ram:
         # speed steps were measured with everything on the GPU: their own peaks (fp8 halves the
         # transformer) decide whether that fits, not the bf16 prediction
