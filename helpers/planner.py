@@ -53,10 +53,11 @@ MEASURED = dict(
     host_fp8_share=1.09,
     # Speed relative to all_on_gpu+vae_tiling: its end-to-end seconds (50 steps and the decode)
     # over the recipe's (96.5 / 94.3, 95.1, 107.1, 99.6, 119.2, 200.5, 525.9).
-    # lean_offload+vae_small_tiles: 101.2 s.
+    # lean_offload+vae_small_tiles: 101.2 s. group_offload_low_cpu: group_offload_streams' times its
+    # 111.1 s over 128.3 s, measured in one run on an H200 (media/benchmarks/offload_ram.json).
     speed=dict(all_on_gpu_untiled=1.02, all_on_gpu=1.0, layerwise_fp8=1.0, model_cpu_offload=0.90,
-               low_ram_staged=0.97, lean_offload=0.95, group_offload_streams=0.81, sequential_cpu_offload=0.48,
-               group_offload=0.18),
+               low_ram_staged=0.97, lean_offload=0.95, group_offload_streams=0.81, group_offload_low_cpu=0.70,
+               sequential_cpu_offload=0.48, group_offload=0.18),
 )
 
 #: The recipes the planner knows, fastest family first. Each name works with helpers.apply_recipe,
@@ -69,6 +70,7 @@ RECIPES = (
     "lean_offload+vae_small_tiles",
     "group_offload_streams+vae_small_tiles",
     "group_offload_streams+vae_tiling",
+    "group_offload_low_cpu+vae_tiling",
     "sequential_cpu_offload+vae_tiling",
     "group_offload+vae_tiling",
     "all_on_gpu",
@@ -269,6 +271,7 @@ def predict(recipe: str, num_frames: int = 49, height: int = 480, width: int = 7
     families = {"low_ram_staged": (t5, dit + vae, vae, loading), "all_on_gpu": (total, total, total, loading),
                 "model_cpu_offload": (t5, dit, vae, offloaded), "sequential_cpu_offload": (0.0, 0.0, 0.0, offloaded),
                 "lean_offload": (0.0, blocks, vae, streams), "group_offload_streams": (t5, blocks, vae, streams),
+                "group_offload_low_cpu": (t5, blocks, vae, offloaded),  # pinned only while a block moves
                 "group_offload": (t5, blocks, vae, offloaded + m["host_group_extra_share"] * (t5 + w["transformer"]))}
     family = next((f for f in families if f in steps), None)
     if family is None:
@@ -559,7 +562,7 @@ def fastest_speed(report, memory_recipe: str = "all_on_gpu+vae_tiling", max_capt
         >>> rtx4090 = SimpleNamespace(cuda=True, vram_total_gib=23.6, compute_capability="8.9")
         >>> a100 = SimpleNamespace(cuda=True, vram_total_gib=39.4, compute_capability="8.0")
         >>> fastest_speed(h100)[0], fastest_speed(a100)[0], fastest_speed(rtx4090)[0]  # no fp8 on an A100; PAB's cache needs more than 24 GB
-        ('compile+pab', 'compile+pab', 'fp8+compile')
+        ('fp8+compile+pab', 'compile+pab', 'fp8+compile')
         >>> fastest_speed(h100, "model_cpu_offload+vae_tiling")[0]
         ''
     """

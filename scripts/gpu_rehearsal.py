@@ -325,7 +325,8 @@ def table(record: dict) -> str:
     """The README table: for each notebook, where it ran and what it cost there."""
     rows = record["rows"]
     notebooks = sorted({r["notebook"] for r in rows})
-    columns = [(p, m) for p in PROFILES for m in MODES if any(r["profile"] == p and r["mode"] == m for r in rows)]
+    columns = [(p, m) for p in PROFILES for m in MODES if m != "full" and any(r["profile"] == p and r["mode"] == m
+                                                                               for r in rows)]
     gpu = next((r["gpu"] for r in rows), "?")
 
     def cell(r: dict | None) -> str:
@@ -347,6 +348,11 @@ def table(record: dict) -> str:
     for name in notebooks:
         found = {(r["profile"], r["mode"]): r for r in rows if r["notebook"] == name}
         lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cell(found.get(c)) for c in columns) + " |")
+    full = [(r, next((f for f in rows if (f["notebook"], f["profile"], f["mode"]) == (r["notebook"], r["profile"],
+                                                                                     "fewsteps")), None))
+            for r in rows if r["mode"] == "full"]  # a few runs that check fewsteps' peaks, not a column
+    lines += ["", *(f"Full mode, to check fewsteps' peaks: `{r['notebook'].removesuffix('.ipynb')}` under {r['profile']}: "
+                    f"{cell(r)} (fewsteps: {cell(few)})." for r, few in full)]
     return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
             "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
             "GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "
