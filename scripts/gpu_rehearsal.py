@@ -348,11 +348,10 @@ def table(record: dict) -> str:
     for name in notebooks:
         found = {(r["profile"], r["mode"]): r for r in rows if r["notebook"] == name}
         lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cell(found.get(c)) for c in columns) + " |")
-    full = [(r, next((f for f in rows if (f["notebook"], f["profile"], f["mode"]) == (r["notebook"], r["profile"],
-                                                                                     "fewsteps")), None))
-            for r in rows if r["mode"] == "full"]  # a few runs that check fewsteps' peaks, not a column
+    few = {(r["notebook"], r["profile"]): r for r in rows if r["mode"] == "fewsteps"}
     lines += ["", *(f"Full mode, to check fewsteps' peaks: `{r['notebook'].removesuffix('.ipynb')}` under {r['profile']}: "
-                    f"{cell(r)} (fewsteps: {cell(few)})." for r, few in full)]
+                    f"{cell(r)} (fewsteps: {cell(few.get((r['notebook'], r['profile'])))})."
+                    for r in rows if r["mode"] == "full")]  # a few runs that check fewsteps' peaks, not a column
     return (f"On {gpu} with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
             "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
             "GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "

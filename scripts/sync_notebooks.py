@@ -510,11 +510,11 @@ def speed_table() -> str:
         psnr = "reference" if r["recipe"] == "baseline" else "-" if psnr is None else \
             "identical" if psnr >= 99 else f"{psnr:.1f}"
         score = f"{r['caption_score']:.0f}%" if "caption_score" in r else "-"
-        if not quality_measured(r) and "fp8_psnr_db" not in r:
-            psnr = score = "not measured"
-        elif not quality_measured(r):  # fp8 with another step: only its parts' quality was measured
+        if not quality_measured(r) and "fp8_psnr_db" in r:  # fp8 with another step: only its parts' quality measured
             psnr = f"not measured together ({r['recipe'].split('+', 2)[-1]} alone {psnr}, fp8 alone {r['fp8_psnr_db']:.1f})"
             score = f"not measured ({r['fp8_caption_score']:.0f}% and {score})"
+        elif not quality_measured(r):
+            psnr = score = "not measured"
         return (f"| {name} | {r['end_to_end_s']:.1f} | {r['speedup']:.2f}x | {compile_s} | "
                 f"{r['peak_vram_gib']:.1f} | {graphs} | {psnr} | {score} |")
 
