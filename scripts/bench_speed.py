@@ -354,7 +354,7 @@ def draw(timed: list[dict]) -> None:
     """media/benchmarks/speed.png: seconds per recipe, and speed-up against CogVideoX-nano quality.
 
     Fewer steps (a different request) and estimated rows are marked as such; a recipe whose
-    quality was only measured for its parts (fp8 with another step) has no quality point.
+    quality was only measured for its parts (a quality_note) has no quality point.
     """
     import matplotlib
 
@@ -391,7 +391,7 @@ def draw(timed: list[dict]) -> None:
                        xytext=(4, -3 if k % 2 else 4), textcoords="offset points")
     right.set_xlabel("speed-up over bf16 eager (hollow: fewer steps, or estimated)")
     right.set_ylabel("PSNR against the unaccelerated clip, CogVideoX-nano (dB; 40 = identical)")
-    right.set_title("nano quality (red: caption score < 95%; fp8 + another step: not measured)", fontsize=9)
+    right.set_title("nano quality (red: caption < 95%; parts-only quality: left out)", fontsize=9)
     fig.tight_layout()
     fig.savefig(RESULTS.with_suffix(".png"), dpi=110)
     print("wrote", RESULTS, RESULTS.with_suffix(".png"))
