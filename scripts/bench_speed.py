@@ -53,6 +53,7 @@ GROUPS = {  # base recipe applied once, then each extra in turn ("" = the base a
     "compile_modes": ("compile@max-autotune-no-cudagraphs", [""]),  # a torch.compile mode other than the default
     "warm": ("compile", [""]),  # the compile caches "compiled" left on disk, in a new process
     "warm_fp8": ("fp8+compile", [""]),  # the same after "fp8"
+    "session_baseline": ("", ["baseline"]),  # bf16 eager again, for groups run on another machine or day
 }
 COLD = {"warm": "compiled", "warm_fp8": "fp8"}  # whose compile cache folder a warm start reads
 ESTIMATED = ["first_block_cache@0.2", "magcache", "magcache@0.1"]  # data-dependent: from the nano's skips
@@ -66,7 +67,8 @@ NOTE = (
     "process would pay it; warm_compile_s: the same in a new process that found the first one's compile "
     "caches on disk. Recipes of one group share a process and a pipeline (caches removed between recipes), so a "
     "cache added to a compiled model shows its recompilation in compile_s. speedup: bf16 eager's end_to_end_s "
-    "over the recipe's, in the same run. Rows marked estimated (First Block Cache, MagCache, which decide from "
+    "over the recipe's, in the same run, or in the same session where a results file holds a session_baseline row "
+    "(session_baseline_s: bf16 eager on that machine that day). Rows marked estimated (First Block Cache, MagCache, which decide from "
     "the activations): bf16 eager's encode+decode plus its denoising times the share of transformer work the "
     "recipe kept on the trained CogVideoX-nano. psnr_db and caption_score: CogVideoX-nano, 18 held-out captions, "
     "same seeds, against the unaccelerated clips (helpers.nano.judge; compile adds nothing to the loss; fp8's "
@@ -291,7 +293,14 @@ def merge(files: list[str]) -> list[dict]:
     latest: dict[str, dict] = {}
     nano = {r["recipe"]: r for r in json.loads(NANO.read_text())["results"]}
     for f in files:
-        for row in json.loads(Path(f).read_text()):
+        file_rows = json.loads(Path(f).read_text())
+        session = next((r["end_to_end_s"] for r in file_rows if r.get("group") == "session_baseline"
+                        and "end_to_end_s" in r), None)  # this file's groups ran beside their own bf16 eager
+        for row in file_rows:
+            if row.get("group") == "session_baseline":
+                continue
+            if session and "end_to_end_s" in row:
+                row["session_baseline_s"] = session
             if row.get("model") == "nano" and row["recipe"].startswith("fp8"):
                 nano[row["recipe"]] = row
             elif row.get("group", "").startswith("warm"):
@@ -332,7 +341,7 @@ def merge(files: list[str]) -> list[dict]:
             row["error"] = f"not finished within its group's time limit ({row['error'].split(';')[0]})"
         row.setdefault("compile_s", 0)
         if "end_to_end_s" in row and "end_to_end_s" in base:
-            row["speedup"] = round(base["end_to_end_s"] / row["end_to_end_s"], 2)
+            row["speedup"] = round(row.get("session_baseline_s", base["end_to_end_s"]) / row["end_to_end_s"], 2)
         row.update(quality(row["recipe"], nano))
     return sorted(rows, key=lambda r: r.get("end_to_end_s", 1e9), reverse=True)
 

@@ -14,7 +14,8 @@
 #   bash scripts/gpu_session.sh speed GROUPS...    # scripts/bench_speed.py's groups (fp8_caches attention ...), detached
 #   bash scripts/gpu_session.sh fp8quality         # bench_speed.py nano-fp8: fp8 with each step, on the nano (collected)
 #   bash scripts/gpu_session.sh offloadram         # bench_memory.py: group offloading's host RAM, low_cpu_mem_usage or not
-#   bash scripts/gpu_session.sh family             # bench_memory.py on the random 2b and 1.5-5B, detached (collected)
+#   bash scripts/gpu_session.sh family [t4]        # bench_memory.py on the random 2b and 1.5-5B, detached (collected);
+#                                                  # t4: only the T4 rows (the 2b and 5b, low-RAM, under its emulation)
 #   bash scripts/gpu_session.sh wait SECONDS       # wait for it (at most SECONDS), print its summary lines, collect
 #   bash scripts/gpu_session.sh collect            # copy /tmp/r to $OUT (texts as one tarball)
 # `wait` collects every time: a machine released between calls (its idle time is short) takes /tmp with it.
@@ -59,13 +60,14 @@ PY
     # then the T4 question, under its emulation (kernels, 15 GiB, 12.7 GiB RAM): the 2b and the 5b, low-RAM staged
     rm -rf /tmp/cogvideox-rehearsal-models/CogVideoX-5b-I2V-random
     [ -f $R/family.json ] || cp media/benchmarks/family.json $R/
+    # (`family t4`: only the T4 rows, for a session whose family.json has the others already)
     setsid nohup bash -c 'b="python3 scripts/bench_memory.py --timeout 900 --out /tmp/r/family.json"
-      for m in CogVideoX-2b CogVideoX1.5-5B; do $b --model $m --folder /tmp/family-$m \
+      for m in CogVideoX-2b CogVideoX1.5-5B; do [ "$0" = t4 ] || $b --model $m --folder /tmp/family-$m \
         --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling
         [ $m = CogVideoX-2b ] && COGVIDEOX_EMULATE=t4 $b --model $m --folder /tmp/family-$m --recipes low_ram_staged --vram-cap-gib 15
         rm -rf /tmp/family-$m; done
       COGVIDEOX_EMULATE=t4 $b --folder /tmp/cogvideox-rehearsal-models/CogVideoX-5b-random --recipes low_ram_staged \
-        --vram-cap-gib 15' > $R/log 2>&1 < /dev/null &
+        --vram-cap-gib 15' "${2:-all}" > $R/log 2>&1 < /dev/null &
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;

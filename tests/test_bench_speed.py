@@ -29,3 +29,18 @@ def test_fp8_alone_and_unmeasured_fp8():
 def test_the_nano_runs_fp8_with_every_step_an_fp8_row_adds():
     steps = {x for base, extras in bench_speed.GROUPS.values() if "fp8" in base for x in extras}
     assert {"fp8+" + x if x else "fp8" for x in steps} == set(bench_speed.NANO_FP8)
+
+
+def test_groups_run_in_another_session_take_that_sessions_eager_time(tmp_path):
+    def rows(*items):
+        return [dict(gpu="NVIDIA H100", steps=50, peak_vram_gib=30.0, **i) for i in items]
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(bench_speed.json.dumps(rows(dict(recipe="baseline", group="eager", end_to_end_s=100.0, denoise_s=90.0),
+                                                 dict(recipe="pab", group="eager", end_to_end_s=80.0))))
+    second.write_text(bench_speed.json.dumps(rows(dict(recipe="baseline", group="session_baseline", end_to_end_s=90.0),
+                                                  dict(recipe="sage_attention", group="attention", end_to_end_s=60.0))))
+    merged = {r["recipe"]: r for r in bench_speed.merge([str(first), str(second)])}
+    assert merged["baseline"]["end_to_end_s"] == 100.0  # the reference eager run stays the table's
+    assert (merged["pab"]["speedup"], merged["sage_attention"]["speedup"]) == (1.25, 1.5)
+    assert merged["sage_attention"]["session_baseline_s"] == 90.0 and "session_baseline_s" not in merged["pab"]
