@@ -672,8 +672,8 @@ def benchmark_results(name: str = "memory.json") -> dict | None:
         >>> from helpers.planner import benchmark_results
         >>> "RANDOM weights" in benchmark_results()["note"]
         True
-        >>> benchmark_results("speed.json")["results"][0]["recipe"]
-        'baseline'
+        >>> "baseline" in {r["recipe"] for r in benchmark_results("speed.json")["results"]}
+        True
         >>> benchmark_results("no-such-results.json") is None
         True
     """

@@ -204,11 +204,13 @@ def main() -> None:
     if args.one:
         print("RESULT " + json.dumps(run_one(str(args.folder), args.one, args.steps, args.vram_cap_gib)), flush=True)
         return
-    if not (args.folder / "model_index.json").exists():
-        from helpers.architecture import save_random_5b
+    if not (args.folder / "model_index.json").exists():  # built in a process the emulation's GPU cap leaves alone
+        from helpers.environment import EMULATE_ENV
 
         print(f"building {args.model}'s architecture with random weights in {args.folder} ...", flush=True)
-        save_random_5b(args.folder, model=args.model)
+        build = f"from helpers.architecture import save_random_5b; save_random_5b({str(args.folder)!r}, model={args.model!r})"
+        subprocess.run([sys.executable, "-c", build], check=True, cwd=Path(__file__).resolve().parents[1],
+                       env={k: v for k, v in os.environ.items() if k != EMULATE_ENV})
     results = json.loads(args.out.read_text())["results"] if args.out.exists() else []
     for recipe in args.recipes:
         cmd = [sys.executable, __file__, "--one", recipe, "--folder", str(args.folder), "--steps", str(args.steps)]

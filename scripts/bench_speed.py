@@ -385,7 +385,7 @@ def draw(timed: list[dict]) -> None:
     for k, r in enumerate(timed):
         left.text(r["end_to_end_s"] + r["compile_s"] + 1, k, f"{r['end_to_end_s']:.0f} s, {r['peak_vram_gib']:.0f} GiB",
                   va="center", fontsize=8)
-    left.axvline(45, color="#e45756", ls="--", lw=1, label="45 s target")
+    left.axvline(40, color="#e45756", ls="--", lw=1, label="40 s target, one GPU")
     left.set_xlabel("seconds end to end, 49x480x720 (grey: fewer steps, or estimated)")
     left.set_title(f"CogVideoX-5b architecture, random weights, {timed[0].get('gpu', '').replace('NVIDIA ', '')}",
                    fontsize=9)

@@ -112,8 +112,10 @@ PY
     ;;
   collect)
     : "${OUT:?collect runs on the device, where OUT is set}"
-    cp $R/gpu_rehearsal.json $R/log "$OUT"/ && { cp $R/probe.log $R/compile_probe.json $R/multi_gpu.json $R/lora.json $R/family.json $R/speed.json $R/nano_fp8.json $R/offload_ram.json "$OUT"/ 2>/dev/null || true; } \
-      && { [ -d $R/texts ] && tar czf "$OUT"/texts.tgz -C $R texts || true; } && ls -la "$OUT"
+    for f in gpu_rehearsal.json log probe.log compile_probe.json multi_gpu.json lora.json family.json speed.json \
+      nano_fp8.json offload_ram.json; do [ ! -f $R/$f ] || cp $R/$f "$OUT"/; done  # whichever this session wrote
+    [ ! -d $R/texts ] || tar czf "$OUT"/texts.tgz -C $R texts
+    ls -la "$OUT"
     ;;
   *) sed -n 2,15p "$0"; exit 2 ;;
 esac
