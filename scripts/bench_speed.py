@@ -48,7 +48,9 @@ GROUPS = {  # base recipe applied once, then each extra in turn ("" = the base a
     "compiled_caches": ("compile", ["fastercache", "taylorseer"]),
     "fp8": ("fp8+compile", ["", "half_steps", "pab"]),
     "fp8_pab": ("fp8+compile", ["pab"]),  # fp8+compile+pab alone: "fp8" ran out of its limit before it
-    "fp8_caches": ("fp8+compile", ["fastercache", "taylorseer"]),  # issue 19's single-GPU record
+    "fp8_caches": ("fp8+compile", ["fastercache", "taylorseer"]),  # issue 19's single-GPU record: over 560 s together
+    "fp8_fastercache": ("fp8+compile", ["fastercache"]),  # ... so each alone (with --timeout 900: fp8's compile, then
+    "fp8_taylorseer": ("fp8+compile", ["taylorseer"]),  # the cache's recompiles over all 50 steps of the warm-up)
     "attention": ("", ["sage_attention"]),  # 8-bit query-key attention (sageattention), eager
     "compile_modes": ("compile@max-autotune-no-cudagraphs", [""]),  # a torch.compile mode other than the default
     "warm": ("compile", [""]),  # the compile caches "compiled" left on disk, in a new process

@@ -334,7 +334,7 @@ def table(record: dict) -> str:
             return "not run"
         current = ROOT / "notebooks" / r["notebook"]
         older = " (older code of the notebook)" if current.exists() and r.get("notebook_version") and not (
-            runs_the_same_code(r["notebook_version"], current)) else ""
+            runs_the_same_code(r["notebook_version"], current)) else f" (to run again: {r['rerun']})" if r.get("rerun") else ""
         if r["status"] != "ok":
             return f"**{r['status']}**{older}"
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
@@ -364,14 +364,16 @@ def table(record: dict) -> str:
 def pending(record: dict, paths: list[Path], profiles: list[str], modes: list[str], resume: bool) -> list[tuple]:
     """The (profile, mode, notebook, seconds of its last ok run or None) runs to make, longest first
     (unknown ones first of all); with ``resume``, those with an ``ok`` row for the notebook's
-    current code are left out (:func:`runs_the_same_code`)."""
+    current code are left out (:func:`runs_the_same_code`), unless the row says why it must run again
+    (``rerun``: helpers changed what the notebook does under its profile)."""
     rows = {(r["notebook"], r["profile"], r["mode"]): r for r in record["rows"]}
     jobs = []
     for profile in profiles:
         for mode in modes:
             for path in paths:
                 row = rows.get((path.name, profile, mode))
-                if resume and row and row["status"] == "ok" and runs_the_same_code(row.get("notebook_version", ""), path):
+                if (resume and row and row["status"] == "ok" and not row.get("rerun")
+                        and runs_the_same_code(row.get("notebook_version", ""), path)):
                     continue
                 known = row and row["status"] == "ok"  # a failed run's seconds say nothing of a whole one
                 jobs.append((profile, mode, path, row["seconds"] if known else None))

@@ -11,7 +11,7 @@
 #   bash scripts/gpu_session.sh start ARGS...      # gpu_rehearsal.py ARGS, detached (results in /tmp/r)
 #   bash scripts/gpu_session.sh multigpu [--gpus 2] # scripts/bench_multi_gpu.py on the random 5b, detached (collected)
 #   bash scripts/gpu_session.sh lora               # scripts/bench_lora.py on the random 5b, detached (collected)
-#   bash scripts/gpu_session.sh speed GROUPS...    # scripts/bench_speed.py's groups (fp8_caches attention ...), detached
+#   bash scripts/gpu_session.sh speed GROUPS... [--timeout S]  # bench_speed.py's groups (session_baseline attention ...), detached
 #   bash scripts/gpu_session.sh fp8quality         # bench_speed.py nano-fp8: fp8 with each step, on the nano (collected)
 #   bash scripts/gpu_session.sh offloadram         # bench_memory.py: group offloading's host RAM, low_cpu_mem_usage or not
 #   bash scripts/gpu_session.sh family [t4]        # bench_memory.py on the random 2b and 1.5-5B, detached (collected);

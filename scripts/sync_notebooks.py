@@ -42,6 +42,8 @@ LORA = ROOT / "media" / "benchmarks" / "lora.json"
 PROMPTS = ROOT / "media" / "nano_prompt_eval.json"
 MEMORY = ROOT / "media" / "benchmarks" / "memory.json"
 OFFLOAD_RAM = ROOT / "media" / "benchmarks" / "offload_ram.json"
+FAMILY = ROOT / "media" / "benchmarks" / "family.json"
+T4_FIT = ("<!-- t4-fit:start -->", "<!-- t4-fit:end -->")
 QUANTIZATION = ROOT / "media" / "benchmarks" / "quantization.json"
 Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 SPEED = ROOT / "media" / "benchmarks" / "speed.json"
@@ -104,7 +106,8 @@ def gpu_cost(bench: str | None) -> str:
                          f"per step, {r['peak_vram_gib']:.1f} GiB peak VRAM" for r in rows)
         return (f"This notebook runs CogVideoX-nano everywhere. The family's other members all on the GPU, measured on an "
                 f"{rows[0]['gpu'].replace('NVIDIA ', '')} with their full-size architectures and **random weights** "
-                f"(`{bench}`): {said}. A T4 is not measured (none here).")
+                f"(`{bench}`): {said}. A T4's speed is not measured (none here; the same file holds what fitted its "
+                "emulation's memory).")
     if bench.endswith("lora.json"):  # the LoRA benchmark: what loading and training one costs on the 5b
         rows = {r["name"]: r for r in b["results"] if "failed" not in r}
         plain, lora, fused = rows["no LoRA"], rows["rank 64"], rows["rank 64, fused"]
@@ -219,6 +222,8 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
         if cell.cell_type == "markdown" and OFFLOAD_RAM.exists():
             cell.source = replace_between(cell.source, "<!-- offload-ram:start -->", "<!-- offload-ram:end -->",
                                           offload_ram_line())
+        if cell.cell_type == "markdown":
+            cell.source = replace_between(cell.source, *T4_FIT, t4_fit_line())
         if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
@@ -331,7 +336,7 @@ def family_measured_table() -> str:
     from helpers.planner import recommend_model
 
     record = json.loads((ROOT / "media" / "benchmarks" / "family.json").read_text())
-    gpus = sorted({r["gpu"] for r in record["results"] if "gpu" in r})
+    gpus = sorted({r["gpu"].split(" emulated on ")[-1] for r in record["results"] if "gpu" in r})
     rows = [f"Written by `scripts/bench_memory.py --model` to `media/benchmarks/family.json` on {', '.join(gpus)}: "
             f"{record['note']}", "",
             "| model | recipe | request | s/step | decode s | 50 steps + decode, s | peak VRAM GiB | host RAM GiB |",
@@ -342,17 +347,21 @@ def family_measured_table() -> str:
             rows.append(f"| {r['model']} | `{r['recipe']}`{where} | failed: {r['error'][:120]} | | | | | |")
             continue
         decoded = "" if r["frames_returned"] == r["num_frames"] else f" (decoded {r['frames_returned']}*)"
-        rows.append(f"| {r['model']} | `{r['recipe']}`{where} | {r['num_frames']} frames{decoded} | {r['step_s']:.2f} | "
-                    f"{r['decode_s']:.1f} | {r['end_to_end_50_steps_s']:.0f} | {r['peak_vram_gib']:.1f} | "
-                    f"{r['peak_host_rss_gib']:.1f} |")
+        times = (f"{r['step_s']:.2f} | {r['decode_s']:.1f} | {r['end_to_end_50_steps_s']:.0f}" if not where
+                 else "- | - | - (an emulation's memory, not its speed)")
+        rows.append(f"| {r['model']} | `{r['recipe']}`{where} | {r['num_frames']} frames{decoded} | {times} | "
+                    f"{r['peak_vram_gib']:.1f} | {r['peak_host_rss_gib']:.1f} |")
     if any(r.get("frames_returned", r.get("num_frames")) != r.get("num_frames") for r in record["results"]):
         rows += ["", "\\* The benchmark decoded the pipeline's latents itself and kept the latent frame CogVideoX1.5's "
                  "pipeline pads (its own decode drops it): these decode figures are for the frames shown. "
                  "`helpers.checks.trim_latent_padding` now drops it (the low-RAM path had the same fault); "
                  "`bash scripts/gpu_session.sh family` measures them again."]
     rows += ["", "What `helpers.planner.recommend_model` picks from these files (CogVideoX-5b first, then the 2b; "
-             "predicted peaks, no T4 here to time it):", ""]
+             "predicted peaks; the T4's rows above are its emulation's memory, not its speed; the 5b's sets the share of its fp32 "
+             "attention copies the planner counts, so the 5b's T4 prediction matches it by construction, and the 2b's "
+             "checks the planner):", ""]
     for label, vram, ram, cc in (("free Colab T4 (15 GiB, 12.7 GiB RAM)", 15.0, 12.7, "7.5"),
+                                 ("a 13 GB card, 12.7 GiB RAM, compute capability 7.5", 13.0, 12.7, "7.5"),
                                  ("24 GB card, 32 GiB RAM", 24.0, 32.0, "8.9"), ("80 GB card, 128 GiB RAM", 80.0, 128.0, "9.0")):
         name, best, _ = recommend_model(SimpleNamespace(cuda=True, vram_total_gib=vram, host_ram_total_gib=ram,
                                                         compute_capability=cc))
@@ -440,6 +449,20 @@ def offload_ram_line() -> str:
             f"of every block and {low['peak_host_rss_gib']:.1f} GiB with `low_cpu_mem_usage=True`, at "
             f"{pinned['step_s']:.2f} and {low['step_s']:.2f} s per step (peak VRAM {pinned['peak_vram_gib']:.1f} and "
             f"{low['peak_vram_gib']:.1f} GiB). The planner counts it as `group_offload_low_cpu+vae_tiling`.")
+
+
+def t4_fit_line() -> str:
+    """What fitted the T4's emulation: the 5b and the 2b, each with the low-RAM recipe at its own request."""
+    rows = {r["model"]: r for r in json.loads(FAMILY.read_text())["results"]
+            if r.get("emulated") == "t4" and r["recipe"] == "low_ram_staged" and "error" not in r}
+    five, two = rows["CogVideoX-5b"], rows["CogVideoX-2b"]
+    return (f"Measured under the T4's emulation on an {five['gpu'].split(' emulated on ')[-1].replace('NVIDIA ', '')} "
+            "(its 15 GiB with the CUDA context, 12.7 GiB of host RAM, its attention kernels; not its speed) by "
+            "`scripts/bench_memory.py` (`media/benchmarks/family.json`; full-size architectures, **random weights**, "
+            f"{five['num_frames']}x480x720): with the low-RAM recipe CogVideoX-5b peaked at {five['peak_vram_gib']:.1f} GiB "
+            f"of VRAM and {five['peak_host_rss_gib']:.1f} GiB of host RAM, CogVideoX-2b (fp16) at "
+            f"{two['peak_vram_gib']:.1f} and {two['peak_host_rss_gib']:.1f}. Both fit a T4; how long each takes on one "
+            "is not measured here.")
 
 
 def workshop_table(notebooks: list[Path], times: dict) -> str:
@@ -611,6 +634,7 @@ def main() -> int:
     new = replace_between(new, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
     new = replace_between(new, "<!-- family:start -->", "<!-- family:end -->", family_table())
     new = replace_between(new, "<!-- family-measured:start -->", "<!-- family-measured:end -->", family_measured_table())
+    new = replace_between(new, *T4_FIT, t4_fit_line())
     new = replace_between(new, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
     if IMAGE_VIDEO.exists():
         new = replace_between(new, "<!-- image-video:start -->", "<!-- image-video:end -->", image_video_table())

@@ -65,7 +65,11 @@ def test_on_a_cpu_nothing_changes():
 
 
 def test_the_planner_counts_fp32_attention_and_refuses_an_unknown_kind():
-    assert 1.5 < fp32_attention_gib(49) < 1.8 and fp32_attention_gib(49) < math_attention_gib(9)
+    from helpers.planner import fp32_attention_share
+
+    # of the fp32 copies (1.63 GiB at 49 frames), the share the T4's emulated run showed above bf16's peak
+    assert 0 < fp32_attention_share() < 1 and fp32_attention_gib(49) == pytest.approx(1.63 * fp32_attention_share(), abs=0.01)
+    assert fp32_attention_gib(49) < math_attention_gib(9)
     fused, fp32, math = (predict("low_ram_staged", attention=a) for a in ("fused", "fp32", "math"))
     assert fp32.peak_vram_gib == pytest.approx(fused.peak_vram_gib + fp32_attention_gib(49), abs=0.01)
     assert math.peak_vram_gib > 200

@@ -66,9 +66,10 @@ def test_the_planner_and_the_capability_checks_see_the_profile(fake_h200, monkey
     monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
     t4 = helpers.environment_report()
     assert helpers.planner.attention_here(t4) == "fp32" and helpers.environment.needs_fp32_attention()
-    with pytest.raises(RuntimeError, match="nothing fits 15.0 GiB VRAM"):  # 49 frames, even with fp32 attention
-        helpers.planner.choose_recipe(t4, five_b)
-    assert helpers.planner.choose_recipe(t4, five_b, num_frames=17)[0] == "low_ram_staged"
+    assert helpers.planner.choose_recipe(t4, five_b)[0] == "low_ram_staged"  # 49 frames: measured under this emulation
+    with pytest.raises(RuntimeError, match="nothing fits 15.0 GiB VRAM"):  # a larger size, even with fp32 attention
+        helpers.planner.choose_recipe(t4, five_b, height=576, width=864)
+    assert helpers.planner.choose_recipe(t4, five_b, num_frames=17, height=576, width=864)[0] == "low_ram_staged"
     assert helpers.planner.choose_recipe(t4, five_b, num_frames=9, height=240, width=360)[0] == "low_ram_staged"
     assert not helpers.planner.fits_here("49 frames", "sequential_cpu_offload+vae_tiling", t4)
     with pytest.raises(helpers.quantization.QuantizationError, match="compute capability 7.5"):
@@ -86,8 +87,8 @@ def test_the_24gb_profile_allows_fp8_and_picks_from_the_planner(fake_h200, monke
 
 
 @pytest.mark.parametrize("profile, task, kept, fallback", [
-    ("t4", "text", False, "nano"),         # 49 frames: nothing fits a T4
-    ("t4", "image", False, "nano-i2v"),
+    ("t4", "text", True, None),            # 49 frames: the low-RAM recipe fits a T4 (measured under its emulation)
+    ("t4", "image", False, "nano-i2v"),    # ... and the kit has it for text to video only
     ("24gb", "text", True, None),          # the planner's low-RAM recipe runs text to video
     ("24gb", "image", False, "nano-i2v"),  # ... and the kit has it for text to video only
 ])
@@ -104,12 +105,13 @@ def test_the_model_a_notebook_runs_under_each_profile(fake_h200, monkeypatch, pr
         assert fit.why.startswith(f"skipped {model}: ") and fit.why.endswith("here.")
     whole = helpers.planner.model_that_fits(report, "THUDM/CogVideoX-5b", whole_gpu=True)  # 07: all on the GPU or nano
     assert whole.choice.kit_model == "nano"
-    assert ("keep the whole model on the GPU" in whole.why) is (profile == "24gb")
+    assert "keep the whole model on the GPU" in whole.why  # the planner's pick for the 5b offloads on both
 
 
 def test_where_nothing_fits_the_fall_back_names_a_smaller_request_that_does(fake_h200, monkeypatch):
     monkeypatch.setenv("COGVIDEOX_EMULATE", "t4")
-    fit = helpers.planner.model_that_fits(helpers.environment_report(), "THUDM/CogVideoX-5b", num_frames=49)
+    fit = helpers.planner.model_that_fits(helpers.environment_report(), "THUDM/CogVideoX-5b", num_frames=49,
+                                          height=576, width=864)  # 480x720 fits a T4 at 49 frames; this size does not
     assert fit.fell_back and fit.choice.kit_model == "nano"
     assert "it fits with NUM_FRAMES = 17 (low_ram_staged, " in fit.why and fit.why.endswith("using CogVideoX-nano here.")
 

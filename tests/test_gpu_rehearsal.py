@@ -93,6 +93,12 @@ def test_a_row_from_an_older_version_of_the_notebook_says_so():
     current = rehearsal.notebook_version(ROOT / "notebooks" / "00_setup.ipynb")
     assert "older version" not in rehearsal.table({"rows": [dict(row, notebook_version=current)]})
     assert "(older code of the notebook)" in rehearsal.table({"rows": [dict(row, notebook_version="0" * 40)]})
+    # a row whose notebook helpers now run differently under its profile says so, and resume runs it again
+    again = dict(row, notebook_version=current, rerun="the planner changed")
+    assert "(to run again: the planner changed)" in rehearsal.table({"rows": [again]})
+    path = ROOT / "notebooks" / "00_setup.ipynb"
+    assert rehearsal.pending({"rows": [again]}, [path], ["real"], ["fewsteps"], resume=True)
+    assert not rehearsal.pending({"rows": [dict(row, notebook_version=current)]}, [path], ["real"], ["fewsteps"], resume=True)
 
 
 def test_the_t4_attention_benchmark_says_it_needs_a_gpu():
