@@ -503,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", nargs="+", choices=MODES, default=["fewsteps"])
     parser.add_argument("--steps", type=int, default=2, help="steps in fewsteps mode")
     parser.add_argument("--gpus", help="comma-separated GPU indices to share the runs between, e.g. 0,1")
-    parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current code")
+    parser.add_argument("--resume", action="store_true", help="skip runs with an ok row for the notebook's current code and no rerun reason")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "cogvideox-rehearsal-models")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--texts", type=Path, help="where the text outputs go (default: beside the results)")
