@@ -219,11 +219,10 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
         if cell.cell_type == "markdown":
             cell.source = replace_between(cell.source, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
             cell.source = replace_between(cell.source, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
+            cell.source = replace_between(cell.source, *T4_FIT, t4_fit_line())
         if cell.cell_type == "markdown" and OFFLOAD_RAM.exists():
             cell.source = replace_between(cell.source, "<!-- offload-ram:start -->", "<!-- offload-ram:end -->",
                                           offload_ram_line())
-        if cell.cell_type == "markdown":
-            cell.source = replace_between(cell.source, *T4_FIT, t4_fit_line())
         if cell.cell_type == "markdown" and NANO_I2V_EVAL.exists():
             cell.source = replace_between(cell.source, "<!-- nano-i2v:start -->", "<!-- nano-i2v:end -->", nano_image_table())
     if refresh_checked:
@@ -335,7 +334,7 @@ def family_measured_table() -> str:
 
     from helpers.planner import recommend_model
 
-    record = json.loads((ROOT / "media" / "benchmarks" / "family.json").read_text())
+    record = json.loads(FAMILY.read_text())
     gpus = sorted({r["gpu"].split(" emulated on ")[-1] for r in record["results"] if "gpu" in r})
     rows = [f"Written by `scripts/bench_memory.py --model` to `media/benchmarks/family.json` on {', '.join(gpus)}: "
             f"{record['note']}", "",
@@ -453,13 +452,17 @@ def offload_ram_line() -> str:
 
 def t4_fit_line() -> str:
     """What fitted the T4's emulation: the 5b and the 2b, each with the low-RAM recipe at its own request."""
+    from helpers.environment import PROFILES
+    from helpers.family import member
+
     rows = {r["model"]: r for r in json.loads(FAMILY.read_text())["results"]
             if r.get("emulated") == "t4" and r["recipe"] == "low_ram_staged" and "error" not in r}
-    five, two = rows["CogVideoX-5b"], rows["CogVideoX-2b"]
+    five, two, t4 = rows["CogVideoX-5b"], rows["CogVideoX-2b"], PROFILES["t4"]
     return (f"Measured under the T4's emulation on an {five['gpu'].split(' emulated on ')[-1].replace('NVIDIA ', '')} "
-            "(its 15 GiB with the CUDA context, 12.7 GiB of host RAM, its attention kernels; not its speed) by "
-            "`scripts/bench_memory.py` (`media/benchmarks/family.json`; full-size architectures, **random weights**, "
-            f"{five['num_frames']}x480x720): with the low-RAM recipe CogVideoX-5b peaked at {five['peak_vram_gib']:.1f} GiB "
+            f"(its {t4.vram_gib:g} GiB with the CUDA context, {t4.host_ram_gib:g} GiB of host RAM, its attention kernels; "
+            "not its speed) by `scripts/bench_memory.py` (`media/benchmarks/family.json`; full-size architectures, "
+            f"**random weights**, {five['num_frames']}x{member(five['model']).height}x{member(five['model']).width}): "
+            f"with the low-RAM recipe CogVideoX-5b peaked at {five['peak_vram_gib']:.1f} GiB "
             f"of VRAM and {five['peak_host_rss_gib']:.1f} GiB of host RAM, CogVideoX-2b (fp16) at "
             f"{two['peak_vram_gib']:.1f} and {two['peak_host_rss_gib']:.1f}. Both fit a T4; how long each takes on one "
             "is not measured here.")
