@@ -58,6 +58,7 @@ PY
   family)  # the 2b and 1.5's memory and speed (scripts/bench_memory.py --model) -> /tmp/r/family.json; each
     # member's random folder is built, measured and deleted in turn (the disk holds the rehearsal's two 5b folders too);
     # then the T4 question, under its emulation (kernels, 15 GiB, 12.7 GiB RAM): the 2b and the 5b, low-RAM staged
+    case "${2:-all}" in all|t4) ;; *) echo "family ${2}: use 'family' for every row or 'family t4' for the T4's"; exit 2 ;; esac
     rm -rf /tmp/cogvideox-rehearsal-models/CogVideoX-5b-I2V-random
     [ -f $R/family.json ] || cp media/benchmarks/family.json $R/
     # (`family t4`: only the T4 rows, for a session whose family.json has the others already)

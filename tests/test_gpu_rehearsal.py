@@ -265,3 +265,11 @@ def test_a_row_holds_while_the_notebooks_code_is_unchanged(tmp_path):
     nbformat.write(nb, edited)
     assert not rehearsal.runs_the_same_code(committed, edited)
     assert not rehearsal.runs_the_same_code("0" * 40, edited)  # a version git does not have
+
+
+def test_the_gpu_sessions_family_step_refuses_an_unknown_part_before_it_starts_anything(tmp_path):
+    import subprocess
+
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_session.sh"), "family", "t5"], capture_output=True,
+                         text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert run.returncode == 2 and "'family t4' for the T4's" in run.stdout
