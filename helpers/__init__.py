@@ -53,8 +53,8 @@ for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.to
     _logging.getLogger(_name).addFilter(lambda record: not any(text in record.getMessage() for text in _HARMLESS))
 
 def __getattr__(name: str):
-    """``helpers.planner`` and the package's other modules, imported when first used, so that ``python -m
-    helpers.planner`` runs the planner's module once (imported here, runpy would warn that it was already imported).
+    """``helpers.planner`` and the package's other modules, imported when first used: ``import helpers`` loads only
+    what the re-exported calls need.
 
     Example:
         >>> import helpers

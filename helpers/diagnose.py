@@ -80,7 +80,7 @@ def catch_oom(recipe: str | None = None, vram_gib: float | None = None, ram_gib:
     caught.freed_gib = free_memory()  # the traceback (and the tensors it kept) is gone once the except block ended
     if recipe is None:
         caught.advice = ("Ask for less: fewer frames (8N+1: 25, 17, 9), a smaller size, or one video at a time; "
-                         "on a GPU, a leaner recipe (python -m helpers.planner lists them).")
+                         "on a GPU, a leaner recipe (helpers.planner.recommend(vram_gib, ram_gib) names the fastest that fits).")
     else:
         report = environment_report() if vram_gib is None or ram_gib is None else None  # this machine's, if needed
         caught.advice = oom_advice(recipe, (report.vram_total_gib or 0.0) if vram_gib is None else vram_gib,

@@ -425,12 +425,13 @@ def _advice(r: EnvironmentReport) -> list[str]:
             f"{r.gpu_name} has no native bf16 (compute capability {r.compute_capability} < 8.0) and no fused bf16 "
             "attention kernel: the kit keeps CogVideoX-5b's weights in bf16 (fp16 gives black or NaN frames) and "
             "computes its attention in fp32 (helpers.attention; bf16 attention on PyTorch's math kernel holds the "
-            "whole score matrix). python -m helpers.planner says which request fits; CogVideoX-nano runs everywhere."
+            "whole score matrix). helpers.planner.recommend_model(report) says which model and recipe fit here; "
+            "CogVideoX-nano runs everywhere."
         )
     if r.cuda and r.vram_total_gib is not None and r.vram_total_gib < 24:
         advice.append(
             f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
-            "the one that fits (python -m helpers.planner; 01_basic_inference uses its choice)."
+            "the one that fits (01_basic_inference uses its choice; scripts/plan.py lists every recipe)."
         )
     if r.host_ram_total_gib < LOW_HOST_RAM_GIB:
         advice.append(

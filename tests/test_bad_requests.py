@@ -4,6 +4,7 @@ Requests raise :class:`helpers.RequestError`, settings a ``ValueError`` naming t
 command lines exit 2 through ``parser.error``; valid inputs still pass.
 """
 
+import doctest
 import math
 import re
 import subprocess
@@ -15,11 +16,12 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import RequestError, check_request, planner
+from helpers import RequestError, check_request
 from helpers.checks import _least_steps, _least_strength, check_seed
 from helpers.workshop import workshop_mode
 
 import eval_nano  # scripts/eval_nano.py: the nano's evaluation is tooling (conftest.py finds scripts/)
+import plan  # scripts/plan.py: the planner's command line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -229,23 +231,27 @@ def refused(main, argv, capsys) -> str:
     (["--model", "CogVideoX-7b"], r"--model: invalid choice: 'CogVideoX-7b' \(choose from .*CogVideoX-2b"),
 ])
 def test_planner_command_line_refuses_bad_numbers(capsys, argv, message):
-    err = refused(planner.main, argv, capsys)
-    assert err.startswith("usage: python -m helpers.planner")
+    err = refused(plan.main, argv, capsys)
+    assert err.startswith("usage: python scripts/plan.py")
     assert re.search(message, err), err
 
 
 def test_planner_command_line_accepts_a_t4(capsys):
-    assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5",
-                         "--frames", "17", "--height", "480", "--width", "720", "--batch", "1"]) == 0
+    assert plan.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5",
+                      "--frames", "17", "--height", "480", "--width", "720", "--batch", "1"]) == 0
     assert "recommended recipe:" in capsys.readouterr().out
 
 
-def test_the_planner_runs_as_a_module_without_warnings():
-    """``python -m helpers.planner`` as the README has it: its module runs once, so runpy has nothing to warn of."""
-    done = subprocess.run([sys.executable, "-W", "error", "-m", "helpers.planner", "--vram-gib", "24", "--ram-gib",
-                           "32"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def test_the_planner_command_line_runs_from_any_folder_without_warnings(tmp_path):
+    """``python scripts/plan.py`` as the README has it, started from elsewhere: it finds the installed helpers."""
+    done = subprocess.run([sys.executable, "-W", "error", str(ROOT / "scripts" / "plan.py"), "--vram-gib", "24",
+                           "--ram-gib", "32"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and "recommended recipe: low_ram_staged" in done.stdout
+
+
+def test_the_planner_command_lines_examples_hold():
+    assert doctest.testmod(plan).failed == 0
 
 
 # 7. The nano's command line.

@@ -8,6 +8,8 @@ import pytest
 
 from helpers import planner
 
+import plan  # scripts/plan.py: the planner's command line (conftest.py finds scripts/)
+
 RESULTS = json.loads((Path(__file__).resolve().parents[1] / "media" / "benchmarks" / "memory.json").read_text())
 MEASURED = [r for r in RESULTS["results"] if "error" not in r]
 
@@ -28,7 +30,7 @@ def test_predicted_peak_vram_is_within_15_percent_of_measured(measured):
 
 
 def test_free_colab_t4_gets_the_low_ram_recipe_which_completed_on_a_capped_gpu(capsys):
-    assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7"]) == 0
+    assert plan.main(["--vram-gib", "15", "--ram-gib", "12.7"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"recommended recipe: low_ram_staged predicted_peak_vram_gib=\d+\.\d\d "
                         r"predicted_peak_host_rss_gib=\d+\.\d\d", out[-1])
@@ -204,11 +206,11 @@ def test_where_the_5b_fits_nothing_it_falls_back_and_names_the_2b_that_fits(caps
     fit = planner.model_that_fits(gpu(12.0, "7.5", ram=12.7), "THUDM/CogVideoX-5b")
     assert fit.fell_back and "CogVideoX-2b fits here at its own request (low_ram_staged" in fit.why
     assert "MODEL = 'THUDM/CogVideoX-2b'" in fit.why
-    assert planner.main(["--vram-gib", "12", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 1
+    assert plan.main(["--vram-gib", "12", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 1
     assert "CogVideoX-2b fits here instead: low_ram_staged" in capsys.readouterr().out
-    assert planner.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 0  # a T4
+    assert plan.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 0  # a T4
     assert "recommended recipe: low_ram_staged predicted_peak_vram_gib=13.70" in capsys.readouterr().out
-    assert planner.main(["--model", "CogVideoX-2b", "--vram-gib", "15", "--ram-gib", "12.7",
+    assert plan.main(["--model", "CogVideoX-2b", "--vram-gib", "15", "--ram-gib", "12.7",
                          "--compute-capability", "7.5"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("CogVideoX-2b, 49x480x720") and "recommended recipe: low_ram_staged" in out
