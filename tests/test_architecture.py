@@ -1,5 +1,5 @@
-"""ARCHITECTURE.md's layers are the code's: every helpers module is in the table, and each imports only
-modules of lower layers (so there is no import circle), including the imports inside functions."""
+"""ARCHITECTURE.md's layers are the code's: every helpers module is in the table (and in the README's), and each
+imports only modules of lower layers (so there is no import circle), including the imports inside functions."""
 
 import ast
 import re
@@ -29,6 +29,14 @@ def helpers_imports(path: Path) -> set[str]:
 def test_every_helpers_module_has_a_layer():
     modules = {p.stem for p in (ROOT / "helpers").glob("*.py")} - {"__init__"}
     assert modules == set(layers()), "add the module to ARCHITECTURE.md's table (or remove it from there)"
+
+
+def test_the_readmes_helpers_table_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## The helpers package"):]
+    listed = set(re.findall(r"^\| `helpers\.(\w+)` \|", table, flags=re.MULTILINE))
+    modules = {p.stem for p in (ROOT / "helpers").glob("*.py")} - {"__init__"}
+    assert listed == modules, "add the module to the README's helpers table (or remove it from there)"
 
 
 def test_each_module_imports_only_from_lower_layers():
