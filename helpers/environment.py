@@ -431,7 +431,7 @@ def _advice(r: EnvironmentReport) -> list[str]:
     if r.cuda and r.vram_total_gib is not None and r.vram_total_gib < 24:
         advice.append(
             f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
-            "the one that fits (01_basic_inference uses its choice; scripts/plan.py lists every recipe)."
+            "the one that fits (01_basic_inference uses its choice; helpers.planner.recommend(vram_gib, ram_gib) names it)."
         )
     if r.host_ram_total_gib < LOW_HOST_RAM_GIB:
         advice.append(

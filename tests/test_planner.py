@@ -211,7 +211,7 @@ def test_where_the_5b_fits_nothing_it_falls_back_and_names_the_2b_that_fits(caps
     assert plan.main(["--vram-gib", "15", "--ram-gib", "12.7", "--compute-capability", "7.5"]) == 0  # a T4
     assert "recommended recipe: low_ram_staged predicted_peak_vram_gib=13.70" in capsys.readouterr().out
     assert plan.main(["--model", "CogVideoX-2b", "--vram-gib", "15", "--ram-gib", "12.7",
-                         "--compute-capability", "7.5"]) == 0
+                      "--compute-capability", "7.5"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("CogVideoX-2b, 49x480x720") and "recommended recipe: low_ram_staged" in out
     assert "attention in fp32" not in out  # fp16 takes the T4's memory-efficient kernel
