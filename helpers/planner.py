@@ -213,10 +213,10 @@ def fp32_attention_share() -> float:
     w, m = weights_gib(FIVE_B), member(FIVE_B)
     for row in (benchmark_results("family.json") or {}).get("results", []):
         if (row.get("emulated"), row["model"], row["recipe"]) == ("t4", FIVE_B, "low_ram_staged") and "error" not in row:
-            request = (row["num_frames"], m.height, m.width, 1, 6.0, FIVE_B)  # bench_memory's: the 5b's size, guidance 6
-            bf16 = MEASURED["denoise_gib_per_token"] * transformer_tokens(*request[:3]) * _videos(*request[3:5])
+            size = (row["num_frames"], m.height, m.width)  # bench_memory's request: the 5b's size, one video, guidance 6
+            bf16 = MEASURED["denoise_gib_per_token"] * transformer_tokens(*size) * _videos(1, 6.0)
             above = row["denoise_peak_vram_gib"] - w["transformer"] - w["vae"] - bf16
-            return min(max(above, 0.0) / _fp32_copies_gib(*request), 1.0)
+            return min(max(above, 0.0) / _fp32_copies_gib(*size, 1, 6.0, FIVE_B), 1.0)
     return 1.0
 
 

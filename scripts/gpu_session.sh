@@ -62,13 +62,13 @@ PY
     rm -rf /tmp/cogvideox-rehearsal-models/CogVideoX-5b-I2V-random
     [ -f $R/family.json ] || cp media/benchmarks/family.json $R/
     # (`family t4`: only the T4 rows, for a session whose family.json has the others already)
-    setsid nohup bash -c 'b="python3 scripts/bench_memory.py --timeout 900 --out /tmp/r/family.json"
-      for m in CogVideoX-2b CogVideoX1.5-5B; do [ "$0" = t4 ] || $b --model $m --folder /tmp/family-$m \
+    FAMILY_PART="${2:-all}" setsid nohup bash -c 'b="python3 scripts/bench_memory.py --timeout 900 --out /tmp/r/family.json"
+      for m in CogVideoX-2b CogVideoX1.5-5B; do [ "$FAMILY_PART" = t4 ] || $b --model $m --folder /tmp/family-$m \
         --recipes all_on_gpu+vae_tiling model_cpu_offload+vae_tiling
         [ $m = CogVideoX-2b ] && COGVIDEOX_EMULATE=t4 $b --model $m --folder /tmp/family-$m --recipes low_ram_staged --vram-cap-gib 15
         rm -rf /tmp/family-$m; done
       COGVIDEOX_EMULATE=t4 $b --folder /tmp/cogvideox-rehearsal-models/CogVideoX-5b-random --recipes low_ram_staged \
-        --vram-cap-gib 15' "${2:-all}" > $R/log 2>&1 < /dev/null &
+        --vram-cap-gib 15' > $R/log 2>&1 < /dev/null &
     echo $! > $R/pid
     echo "started $(cat $R/pid)"
     ;;

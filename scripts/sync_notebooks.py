@@ -335,7 +335,7 @@ def family_measured_table() -> str:
     from helpers.planner import recommend_model
 
     record = json.loads(FAMILY.read_text())
-    gpus = sorted({r["gpu"].split(" emulated on ")[-1] for r in record["results"] if "gpu" in r})
+    gpus = sorted({real_gpu(r["gpu"]) for r in record["results"] if "gpu" in r})
     rows = [f"Written by `scripts/bench_memory.py --model` to `media/benchmarks/family.json` on {', '.join(gpus)}: "
             f"{record['note']}", "",
             "| model | recipe | request | s/step | decode s | 50 steps + decode, s | peak VRAM GiB | host RAM GiB |",
@@ -450,6 +450,11 @@ def offload_ram_line() -> str:
             f"{low['peak_vram_gib']:.1f} GiB). The planner counts it as `group_offload_low_cpu+vae_tiling`.")
 
 
+def real_gpu(label: str) -> str:
+    """The GPU a results row ran on: an emulated profile's label ends with it (helpers.environment's "..., emulated on H100")."""
+    return label.split(" emulated on ")[-1]
+
+
 def t4_fit_line() -> str:
     """What fitted the T4's emulation: the 5b and the 2b, each with the low-RAM recipe at its own request."""
     from helpers.environment import PROFILES
@@ -458,7 +463,7 @@ def t4_fit_line() -> str:
     rows = {r["model"]: r for r in json.loads(FAMILY.read_text())["results"]
             if r.get("emulated") == "t4" and r["recipe"] == "low_ram_staged" and "error" not in r}
     five, two, t4 = rows["CogVideoX-5b"], rows["CogVideoX-2b"], PROFILES["t4"]
-    return (f"Measured under the T4's emulation on an {five['gpu'].split(' emulated on ')[-1].replace('NVIDIA ', '')} "
+    return (f"Measured under the T4's emulation on an {real_gpu(five['gpu']).replace('NVIDIA ', '')} "
             f"(its {t4.vram_gib:g} GiB with the CUDA context, {t4.host_ram_gib:g} GiB of host RAM, its attention kernels; "
             "not its speed) by `scripts/bench_memory.py` (`media/benchmarks/family.json`; full-size architectures, "
             f"**random weights**, {five['num_frames']}x{member(five['model']).height}x{member(five['model']).width}): "
