@@ -49,6 +49,7 @@ Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 SPEED = ROOT / "media" / "benchmarks" / "speed.json"
 REHEARSAL = ROOT / "media" / "gpu_rehearsal.json"
 S_START, S_END = "<!-- speed:start -->", "<!-- speed:end -->"
+FIGURE = re.compile(r"<!-- fig (\S+) -->.*?<!-- /fig -->")
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -171,6 +172,42 @@ def cost_line(times: dict, name: str, bench: str | None = None) -> str:
     return f"**What it costs:** {cpu}. {gpu_cost(bench)}"
 
 
+def figure(spec: str) -> str:
+    """One number from a committed benchmark file, for prose that quotes it: ``FILE:WHERE:EXPR:FORMAT[:min|max]``.
+
+    FILE is ``media/benchmarks/FILE.json``; WHERE picks rows of its ``results`` (or ``rows``): ``key=value`` or
+    ``key!=value`` joined by ``,``, or ``*`` for every row; EXPR is computed from a row's fields (``ceil`` allowed);
+    the first row that has a value is quoted, or the smallest or the largest of them.
+
+    Example:
+        >>> figure("memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f")
+        '13'
+    """
+    import math
+
+    name, where, expr, fmt, *pick = spec.split(":")
+    record = json.loads((ROOT / "media" / "benchmarks" / f"{name}.json").read_text())
+    tests = [] if where == "*" else [re.fullmatch(r"(\w+)(!?=)(.*)", t).groups() for t in where.split(",")]
+    values = []
+    for row in record.get("results", record.get("rows", [])):
+        if all((str(row.get(key)) == value) == (op == "=") for key, op, value in tests):
+            try:
+                value = eval(expr, {"__builtins__": {}, "ceil": math.ceil}, dict(row))
+            except (NameError, TypeError):  # a row without the field (a failed run, another kind of row)
+                continue
+            if value is not None:
+                values.append(value)
+    if not values:
+        raise SystemExit(f"figure {spec}: no row of media/benchmarks/{name}.json gives {expr}")
+    value = {"min": min, "max": max}[pick[0]](values) if pick else values[0]
+    return format(value, fmt)
+
+
+def fill_figures(text: str) -> str:
+    """Refresh every ``<!-- fig SPEC -->N<!-- /fig -->`` in ``text`` from its file (see :func:`figure`)."""
+    return FIGURE.sub(lambda m: f"<!-- fig {m[1]} -->{figure(m[1])}<!-- /fig -->", text)
+
+
 def title_cell(nb, name: str, repository: str, times: dict) -> str:
     kit = nb.metadata["kit"]
     return "\n".join(
@@ -205,6 +242,7 @@ def clean(nb) -> None:
 
 def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: bool = False):
     nb = nbformat.read(path, as_version=4)
+    nb.metadata["kit"]["hardware"] = fill_figures(nb.metadata["kit"]["hardware"])
     nb.cells[0] = nbformat.v4.new_markdown_cell(title_cell(nb, path.name, repository, times), id=nb.cells[0].get("id"))
     nb.cells[1] = nbformat.v4.new_code_cell(BOOTSTRAP.format(repository=repository, notebook=path.name), id=nb.cells[1].get("id"))
     for cell in nb.cells:  # markdown cells that quote a committed results file
@@ -217,6 +255,7 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
         if cell.cell_type == "markdown" and NANO_LORA.exists():
             cell.source = replace_between(cell.source, "<!-- nano-lora:start -->", "<!-- nano-lora:end -->", nano_lora_table())
         if cell.cell_type == "markdown":
+            cell.source = fill_figures(cell.source)
             cell.source = replace_between(cell.source, "<!-- lora:start -->", "<!-- lora:end -->", lora_table())
             cell.source = replace_between(cell.source, "<!-- prompts:start -->", "<!-- prompts:end -->", prompts_table())
             cell.source = replace_between(cell.source, *T4_FIT, t4_fit_line())
@@ -657,6 +696,7 @@ def main() -> int:
     new = replace_between(new, "<!-- workshop:start -->", "<!-- workshop:end -->", workshop_table(paths, times))
     if REHEARSAL.exists():
         new = replace_between(new, "<!-- rehearsal:start -->", "<!-- rehearsal:end -->", rehearsal_table())
+    new = fill_figures(new)
     if new != readme:
         stale.append("README.md")
         if not args.check:

@@ -59,6 +59,33 @@ def test_notebooks_are_clean_and_in_step_with_their_sources():
     assert sync.returncode == 0, sync.stdout + sync.stderr
 
 
+def test_a_quoted_figure_is_refreshed_from_its_file():
+    import json
+
+    import sync_notebooks  # scripts/sync_notebooks.py (conftest.py finds scripts/)
+
+    offload = next(r for r in json.loads((ROOT / "media" / "benchmarks" / "memory.json").read_text())["results"]
+                   if r["recipe"] == "model_cpu_offload+vae_tiling")
+    spec = "memory:recipe=model_cpu_offload+vae_tiling:peak_host_rss_gib:.1f"
+    stale = f"needs <!-- fig {spec} -->99.9<!-- /fig --> GiB of host RAM"
+    assert sync_notebooks.fill_figures(stale) == stale.replace("99.9", f"{offload['peak_host_rss_gib']:.1f}")
+    quantization = json.loads((ROOT / "media" / "benchmarks" / "quantization.json").read_text())["results"]
+    peaks = [r["peak_vram_gib"] for r in quantization if r["scheme"] != "bf16" and r.get("peak_vram_gib") is not None]
+    assert sync_notebooks.figure("quantization:scheme!=bf16:peak_vram_gib:.2f:max") == f"{max(peaks):.2f}"
+    with pytest.raises(SystemExit, match="no row of media/benchmarks/memory.json gives peak_vram_gib"):
+        sync_notebooks.figure("memory:recipe=no_such_recipe:peak_vram_gib:.0f")
+
+
+def test_measured_memory_figures_in_the_notebooks_are_quoted_from_their_files():
+    """The lessons' "about 24 GiB" and "13 GiB of VRAM and 21 GiB of host RAM" are the committed measurements."""
+    for name in ("02_memory_optimizations", "03_quantization_torchao", "04_quantization_quanto"):
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        bare = re.sub(r"<!-- fig \S+ -->.*?<!-- /fig -->", "", text)
+        assert "<!-- fig memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f -->" in text, name
+        assert not re.search(r"about (13|24) GiB", bare), f"{name} types a measured figure instead of quoting it"
+
+
 def test_repository_url_is_defined_once():
     url = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     sources = [p for p in ROOT.rglob("*") if p.is_file() and p.suffix in {".py", ".sh", ".toml", ".yml", ".md"}
