@@ -57,6 +57,11 @@ def test_the_readme_table_has_a_column_per_profile_and_mode_run():
     assert "| `02_memory_optimizations` | **kernel died** |" in text
     shared = dict(row, shared_gpu=True, peak_vram_gib=None, skipped=[])
     assert "| `01_basic_inference` | ok: 40 s†, - / 9.0 GiB |" in rehearsal.table({"rows": [shared]})
+    elsewhere = dict(row, notebook="00_setup.ipynb", gpu="NVIDIA H100 80GB HBM3", skipped=[])
+    text = rehearsal.table({"rows": [row, failed, elsewhere]})  # most rows ran on the H200: the header names it
+    assert text.startswith('On NVIDIA H200; a cell that says "on H100" ran on an NVIDIA H100 80GB HBM3,')
+    assert "| `00_setup` | ok: 40 s, 14.1 / 9.0 GiB, on H100 |" in text
+    assert "| `01_basic_inference` | ok, 1 skipped: 40 s, 14.1 / 9.0 GiB |" in text
 
 
 def test_capped_runs_share_a_gpu_while_their_caps_fit_and_a_real_run_has_its_gpu_alone():
