@@ -337,9 +337,10 @@ def table(record: dict) -> str:
         if r is None:
             return "not run"
         current = ROOT / "notebooks" / r["notebook"]
-        older = f" (to run again: {r['rerun']})" if r.get("rerun") else ""
         if current.exists() and r.get("notebook_version") and not runs_the_same_code(r["notebook_version"], current):
             older = " (older code of the notebook)"
+        else:
+            older = f" (to run again: {r['rerun']})" if r.get("rerun") else ""
         if r["status"] != "ok":
             return f"**{r['status']}**{older}"
         skipped = f", {len(r['skipped'])} skipped" if r["skipped"] else ""
