@@ -329,9 +329,7 @@ def table(record: dict) -> str:
     columns = [(p, m) for p in PROFILES for m in MODES if m != "full" and any(r["profile"] == p and r["mode"] == m
                                                                                for r in rows)]
     gpus = Counter(r["gpu"] for r in rows if r.get("gpu"))
-    gpu = gpus.most_common(1)[0][0] if gpus else "?"  # most rows ran here; a cell ran elsewhere says where
-    elsewhere = "".join(f"; a cell that says \"on {g.removeprefix('NVIDIA ').split()[0]}\" ran on an {g}"
-                        for g in gpus if g != gpu)
+    gpu = gpus.most_common(1)[0][0] if gpus else "?"  # most rows ran here; a cell that ran elsewhere says where
 
     def cell(r: dict | None) -> str:
         if r is None:
@@ -347,7 +345,7 @@ def table(record: dict) -> str:
         vram = "-" if r.get("peak_vram_gib") is None else f"{r['peak_vram_gib']:.1f}"
         shared = "†" if r.get("shared_gpu") else ""
         short = "‡" if r.get("vram_short_gib") else ""
-        where = f", on {r['gpu'].removeprefix('NVIDIA ').split()[0]}" if r.get("gpu", gpu) != gpu else ""
+        where = f", on {r['gpu'].removeprefix('NVIDIA ')}" if r.get("gpu") and r["gpu"] != gpu else ""
         return f"ok{skipped}: {r['seconds']:.0f} s{shared}, {vram}{short} / {r['peak_host_rss_gib']:.1f} GiB{where}{older}"
 
     head = "| notebook | " + " | ".join(f"{p} · {m}" for p, m in columns) + " |"
@@ -359,7 +357,7 @@ def table(record: dict) -> str:
     lines += ["", *(f"Full mode, to check fewsteps' peaks: `{r['notebook'].removesuffix('.ipynb')}` under {r['profile']}: "
                     f"{cell(r)} (fewsteps: {cell(few.get((r['notebook'], r['profile'])))})."
                     for r in rows if r["mode"] == "full")]  # a few runs that check fewsteps' peaks, not a column
-    return (f"On {gpu}{elsewhere}, with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
+    return (f"On {gpu} (a cell that names another GPU ran on it), with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
             "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
             "GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "
             "(by the row's `vram_short_gib` in media/gpu_rehearsal.json: its CUDA context was measured while another "

@@ -49,7 +49,7 @@ Q_START, Q_END = "<!-- quantization:start -->", "<!-- quantization:end -->"
 SPEED = ROOT / "media" / "benchmarks" / "speed.json"
 REHEARSAL = ROOT / "media" / "gpu_rehearsal.json"
 S_START, S_END = "<!-- speed:start -->", "<!-- speed:end -->"
-FIGURE = re.compile(r"<!-- fig (\S+) -->.*?<!-- /fig -->")
+FIGURE = re.compile(r"<!-- fig (\S+) -->(?:(?!<!--).)*?<!-- /fig -->")
 
 BOOTSTRAP = '''\
 # Set-up. In Colab: install the kit, which brings what Colab lacks (diffusers, torchao,
@@ -176,8 +176,9 @@ def figure(spec: str) -> str:
     """One number from a committed benchmark file, for prose that quotes it: ``FILE:WHERE:EXPR:FORMAT[:min|max]``.
 
     FILE is ``media/benchmarks/FILE.json``; WHERE picks rows of its ``results`` (or ``rows``): ``key=value`` or
-    ``key!=value`` joined by ``,``, or ``*`` for every row; EXPR is computed from a row's fields (``ceil`` allowed);
-    the first row that has a value is quoted, or the smallest or the largest of them.
+    ``key!=value`` joined by ``,`` (each key a field of some row), or ``*`` for every row; EXPR is computed from a
+    row's fields (``ceil`` allowed; the specs are the kit's own committed text, so ``eval`` is no sandbox); the first
+    row that has a value is quoted, or the smallest or the largest of them.
 
     Example:
         >>> figure("memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f")
@@ -186,11 +187,16 @@ def figure(spec: str) -> str:
     import math
 
     name, where, expr, fmt, *pick = spec.split(":")
-    record = json.loads((ROOT / "media" / "benchmarks" / f"{name}.json").read_text())
-    tests = [] if where == "*" else [re.fullmatch(r"(\w+)(!?=)(.*)", t).groups() for t in where.split(",")]
+    rows = json.loads((ROOT / "media" / "benchmarks" / f"{name}.json").read_text())
+    rows = rows.get("results", rows.get("rows", []))
+    tests = [] if where == "*" else [re.fullmatch(r"(\w+)(!?=)(.*)", t) for t in where.split(",")]
+    for test in tests:
+        if test is None or not any(test[1] in row for row in rows):
+            raise SystemExit(f"figure {spec}: each of {where!r} must be key=value or key!=value with a key of "
+                             f"media/benchmarks/{name}.json's rows")
     values = []
-    for row in record.get("results", record.get("rows", [])):
-        if all((str(row.get(key)) == value) == (op == "=") for key, op, value in tests):
+    for row in rows:
+        if all((str(row.get(key)) == value) == (op == "=") for key, op, value in (t.groups() for t in tests)):
             try:
                 value = eval(expr, {"__builtins__": {}, "ceil": math.ceil}, dict(row))
             except (NameError, TypeError):  # a row without the field (a failed run, another kind of row)
@@ -205,7 +211,10 @@ def figure(spec: str) -> str:
 
 def fill_figures(text: str) -> str:
     """Refresh every ``<!-- fig SPEC -->N<!-- /fig -->`` in ``text`` from its file (see :func:`figure`)."""
-    return FIGURE.sub(lambda m: f"<!-- fig {m[1]} -->{figure(m[1])}<!-- /fig -->", text)
+    new = FIGURE.sub(lambda m: f"<!-- fig {m[1]} -->{figure(m[1])}<!-- /fig -->", text)
+    if new.count("<!-- fig ") != new.count("<!-- /fig -->"):
+        raise SystemExit(f"a <!-- fig ... --> marker has no <!-- /fig --> before the next comment: {text[:80]!r}...")
+    return new
 
 
 def title_cell(nb, name: str, repository: str, times: dict) -> str:

@@ -58,9 +58,11 @@ def test_the_readme_table_has_a_column_per_profile_and_mode_run():
     shared = dict(row, shared_gpu=True, peak_vram_gib=None, skipped=[])
     assert "| `01_basic_inference` | ok: 40 s†, - / 9.0 GiB |" in rehearsal.table({"rows": [shared]})
     elsewhere = dict(row, notebook="00_setup.ipynb", gpu="NVIDIA H100 80GB HBM3", skipped=[])
-    text = rehearsal.table({"rows": [row, failed, elsewhere]})  # most rows ran on the H200: the header names it
-    assert text.startswith('On NVIDIA H200; a cell that says "on H100" ran on an NVIDIA H100 80GB HBM3,')
-    assert "| `00_setup` | ok: 40 s, 14.1 / 9.0 GiB, on H100 |" in text
+    unknown = dict(row, notebook="03_quantization_torchao.ipynb", gpu=None, skipped=[])
+    text = rehearsal.table({"rows": [row, failed, elsewhere, unknown]})  # most rows ran on the H200: the header names it
+    assert text.startswith("On NVIDIA H200 (a cell that names another GPU ran on it), with random full-size weights")
+    assert "| `00_setup` | ok: 40 s, 14.1 / 9.0 GiB, on H100 80GB HBM3 |" in text
+    assert "| `03_quantization_torchao` | ok: 40 s, 14.1 / 9.0 GiB |" in text
     assert "| `01_basic_inference` | ok, 1 skipped: 40 s, 14.1 / 9.0 GiB |" in text
 
 

@@ -74,16 +74,27 @@ def test_a_quoted_figure_is_refreshed_from_its_file():
     assert sync_notebooks.figure("quantization:scheme!=bf16:peak_vram_gib:.2f:max") == f"{max(peaks):.2f}"
     with pytest.raises(SystemExit, match="no row of media/benchmarks/memory.json gives peak_vram_gib"):
         sync_notebooks.figure("memory:recipe=no_such_recipe:peak_vram_gib:.0f")
+    for where in ("recipe", "reciep!=all_on_gpu"):  # not key=value; a key no row has (!= would match every row)
+        with pytest.raises(SystemExit, match="must be key=value or key!=value with a key of media/benchmarks/memory"):
+            sync_notebooks.figure(f"memory:{where}:peak_vram_gib:.0f")
+    unclosed = f"<!-- fig {spec} -->1 GiB and <!-- fig {spec} -->2<!-- /fig --> GiB"  # the second must survive
+    with pytest.raises(SystemExit, match="has no <!-- /fig -->"):
+        sync_notebooks.fill_figures(unclosed)
 
 
 def test_measured_memory_figures_in_the_notebooks_are_quoted_from_their_files():
-    """The lessons' "about 24 GiB" and "13 GiB of VRAM and 21 GiB of host RAM" are the committed measurements."""
-    for name in ("02_memory_optimizations", "03_quantization_torchao", "04_quantization_quanto"):
-        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
-        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    """The lessons' "about 24 GiB", "13 GiB of VRAM and 21 GiB of host RAM" and "20 GiB of weights" (memory.json's
+    and quantization.json's measurements) are quoted through markers, in the notebooks' prose, their "where it runs"
+    lines and the README."""
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        texts[path.name] = "\n".join([nb.metadata["kit"]["hardware"]] + [c.source for c in nb.cells[1:] if c.cell_type == "markdown"])
+    typed = re.compile(r"about (13|20|24|34) GiB|\b(13|21) GiB of (VRAM|host RAM)|\b20 GiB of (bf16 )?weights")
+    for name, text in texts.items():
         bare = re.sub(r"<!-- fig \S+ -->.*?<!-- /fig -->", "", text)
-        assert "<!-- fig memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f -->" in text, name
-        assert not re.search(r"about (13|24) GiB", bare), f"{name} types a measured figure instead of quoting it"
+        assert not typed.search(bare), f"{name} types a measured figure instead of quoting it: {typed.search(bare)[0]}"
+    assert "<!-- fig memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f -->13<!-- /fig -->" in texts["README.md"]
 
 
 def test_repository_url_is_defined_once():
