@@ -357,9 +357,9 @@ def table(record: dict) -> str:
     lines += ["", *(f"Full mode, to check fewsteps' peaks: `{r['notebook'].removesuffix('.ipynb')}` under {r['profile']}: "
                     f"{cell(r)} (fewsteps: {cell(few.get((r['notebook'], r['profile'])))})."
                     for r in rows if r["mode"] == "full")]  # a few runs that check fewsteps' peaks, not a column
-    return (f"On {gpu} (a cell that names another GPU ran on it), with random full-size weights; each cell: status, seconds, peak VRAM (PyTorch's reserved "
-            "memory; the card adds the CUDA context, about 0.5 GiB) / peak host RAM (kernel); † the run shared the "
-            "GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "
+    return (f"On {gpu} (a cell that names another GPU ran on it), with random full-size weights; each cell: status, "
+            "seconds, peak VRAM (PyTorch's reserved memory; the card adds the CUDA context, about 0.5 GiB) / peak "
+            "host RAM (kernel); † the run shared the GPU with other capped runs, so its seconds are longer than alone; ‡ the run had less VRAM than its profile "
             "(by the row's `vram_short_gib` in media/gpu_rehearsal.json: its CUDA context was measured while another "
             "process held GPU memory), so it fits the profile too. real: the GPU as it is; 24gb: 24 GiB VRAM, 32 GiB RAM, cc 8.9; t4: 15 GiB VRAM, "
             "12.7 GiB RAM, cc 7.5 (T4 attention kernels). workshop: 17 frames x 25 steps; fewsteps: the full request "

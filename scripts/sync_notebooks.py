@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -176,20 +177,17 @@ def figure(spec: str) -> str:
     """One number from a committed benchmark file, for prose that quotes it: ``FILE:WHERE:EXPR:FORMAT[:min|max]``.
 
     FILE is ``media/benchmarks/FILE.json``; WHERE picks rows of its ``results`` (or ``rows``): ``key=value`` or
-    ``key!=value`` joined by ``,`` (each key a field of some row), or ``*`` for every row; EXPR is computed from a
-    row's fields (``ceil`` allowed; the specs are the kit's own committed text, so ``eval`` is no sandbox); the first
+    ``key!=value`` joined by ``,`` (each key a field of some row); EXPR is computed from a row's fields (``ceil`` allowed; the specs are the kit's own committed text, so ``eval`` is no sandbox); the first
     row that has a value is quoted, or the smallest or the largest of them.
 
     Example:
         >>> figure("memory:recipe=model_cpu_offload+vae_tiling:peak_vram_gib:.0f")
         '13'
     """
-    import math
-
     name, where, expr, fmt, *pick = spec.split(":")
     rows = json.loads((ROOT / "media" / "benchmarks" / f"{name}.json").read_text())
     rows = rows.get("results", rows.get("rows", []))
-    tests = [] if where == "*" else [re.fullmatch(r"(\w+)(!?=)(.*)", t) for t in where.split(",")]
+    tests = [re.fullmatch(r"(\w+)(!?=)(.*)", t) for t in where.split(",")]
     for test in tests:
         if test is None or not any(test[1] in row for row in rows):
             raise SystemExit(f"figure {spec}: each of {where!r} must be key=value or key!=value with a key of "

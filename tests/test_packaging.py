@@ -89,7 +89,8 @@ def test_measured_memory_figures_in_the_notebooks_are_quoted_from_their_files():
     texts = {"README.md": (ROOT / "README.md").read_text()}
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        texts[path.name] = "\n".join([nb.metadata["kit"]["hardware"]] + [c.source for c in nb.cells[1:] if c.cell_type == "markdown"])
+        prose = [c.source for c in nb.cells[1:] if c.cell_type == "markdown"]
+        texts[path.name] = "\n".join([nb.metadata["kit"]["hardware"], *prose])
     typed = re.compile(r"about (13|20|24|34) GiB|\b(13|21) GiB of (VRAM|host RAM)|\b20 GiB of (bf16 )?weights")
     for name, text in texts.items():
         bare = re.sub(r"<!-- fig \S+ -->.*?<!-- /fig -->", "", text)
