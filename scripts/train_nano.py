@@ -41,6 +41,17 @@ from eval_nano import evaluate_image
 from helpers import nano
 
 
+def bf16_autocast(device: str) -> torch.autocast:
+    """bf16 autocast on a GPU; off on a CPU, where bf16 is emulated without AVX-512 BF16 (measured on an AVX2-only
+    2-core EPYC: the nano VAE's encode of 2 clips took 29 s in bf16 against 0.33 s in fp32).
+
+    Example:
+        >>> bf16_autocast("cpu").fast_dtype, bf16_autocast("cpu")._enabled
+        (torch.bfloat16, False)
+    """
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda"))
+
+
 def tokenizer():
     """A T5 tokenizer (Unigram) whose vocabulary is the captions' words, built locally."""
     from helpers.small_model import _tokenizer
@@ -100,7 +111,7 @@ def train_vae(vae, out: Path, steps: int, batch: int, device: str, seed: int) ->
         for group in opt.param_groups:
             group["lr"] = lr
         x = to_vae_input(nano.render(rng.choices(scenes, k=batch), seed=seed * 100003 + step, device=device))
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+        with bf16_autocast(device):
             posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.sample()).sample
         mse = F.mse_loss(recon.float(), x)
@@ -126,7 +137,7 @@ def encode_clips(vae, count: int, device: str, seed: int, first_frames: bool = F
     for i in range(0, count, 500):
         chunk = [scenes[k] for k in picks[i : i + 500]]
         x = to_vae_input(nano.render(chunk, seed=seed * 7919 + i, device=device))
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+        with bf16_autocast(device):
             z = vae.encode(x).latent_dist.sample()
             if first_frames:  # the picture as the image-to-video pipeline encodes it: one frame on its own
                 firsts.append(vae.encode(x[:, :, :1]).latent_dist.sample().float()[:, :, 0].contiguous())
@@ -147,7 +158,7 @@ def image_to_video_transformer(transformer):
 @torch.no_grad()
 def judge_held_out(pipe, device: str, limit: int | None = None) -> dict:
     scenes = [s for s in nano.all_scenes() if s.held_out][:limit]
-    with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+    with bf16_autocast(device):
         frames = pipe(
             [s.caption for s in scenes], num_frames=nano.FRAMES, height=nano.HEIGHT, width=nano.WIDTH,
             num_inference_steps=nano.DEFAULT_STEPS, guidance_scale=nano.DEFAULT_GUIDANCE,
@@ -302,7 +313,7 @@ def main() -> None:
         transformer.load_state_dict(ema)
         transformer.eval()
         if image:
-            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+            with bf16_autocast(device):
                 found = evaluate_image(pipe, [s for s in nano.all_scenes() if s.held_out][: args.eval_clips])
             result = dict(colour=found["colour_accuracy"], motion=found["motion_accuracy"],
                           start=found["start_accuracy"], start_offset_px=found["start_offset_px"])
@@ -331,7 +342,7 @@ def main() -> None:
         if image:  # the picture's latents after the noisy ones, zeros for the frames after the first
             picture = torch.cat([firsts[idx].unsqueeze(1), torch.zeros_like(x0[:, 1:])], dim=1)
             xt = torch.cat([xt, picture], dim=2)
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+        with bf16_autocast(device):
             pred = model(hidden_states=xt, encoder_hidden_states=text[caption], timestep=t,
                          image_rotary_emb=rope, return_dict=False)[0]
         loss = F.mse_loss(pred.float(), target)
