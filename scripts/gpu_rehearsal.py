@@ -458,6 +458,7 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
     card_gib = min(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(int(g))).total for g in gpus) / GIB
     card_gib -= 6  # the capped runs' CUDA contexts and compile workers
     ram_gib = psutil.virtual_memory().total / GIB - 8  # this script and the notebook runners (the page cache yields)
+    threads = max(1, (os.cpu_count() or 1) // (MAX_SHARED * len(gpus)))  # each run's share of the CPU cores
     context = f"{cuda_context_gib(gpus[0]):.3f}"
     began, failed = time.perf_counter(), 0
     running: dict[str, list] = {gpu: [] for gpu in gpus}  # [process, part file, profile, shared flag]
@@ -485,7 +486,9 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
             command = [sys.executable, __file__, path.stem, "--profile", profile, "--mode", mode, "--steps", str(args.steps),
                        "--models", str(args.models), "--results", str(part), "--texts", str(args.texts),
                        "--timeout", str(args.timeout)] + (["--deadline", f"{left:.0f}"] if left is not None else [])
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID", COGVIDEOX_CUDA_CONTEXT_GIB=context)
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID", COGVIDEOX_CUDA_CONTEXT_GIB=context,
+                       OMP_NUM_THREADS=str(threads))  # the nano's CPU work: PyTorch's default, a thread per core in
+            # every run, oversubscribed the cores (10_lora shared: 1171 s; alone: 30 s)
             shared = bool(running[gpu])
             for other in running[gpu]:
                 other[3] = True
