@@ -237,6 +237,23 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def cpu_description() -> str:
+    """This machine's CPU: cores, model and the widest vector instructions PyTorch's CPU kernels use
+    (AVX2, AVX512: a CPU without AVX-512 runs the nano's notebooks about twice as slowly).
+
+    Example:
+        >>> from helpers.environment import cpu_description
+        >>> cpu_description()  # doctest: +SKIP
+        '2 cores, AMD EPYC, AVX2'
+    """
+    model = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():  # Linux: platform.processor() is often empty or just the architecture
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"{os.cpu_count()} cores, {model}, {torch.backends.cpu.get_cpu_capability()}"
+
+
 def hub_cache_dir() -> Path:
     """Where ``huggingface_hub`` stores downloads (honours ``HF_HOME`` / ``HF_HUB_CACHE``).
 
@@ -271,6 +288,7 @@ class EnvironmentReport:
     versions: dict[str, str | None]
     platform: str
     cuda: bool
+    cpu: str = ""
     gpu_name: str | None = None
     gpu_count: int = 0
     compute_capability: str | None = None
@@ -298,6 +316,7 @@ class EnvironmentReport:
         rows = [(name, version or "not installed") for name, version in self.versions.items()]
         rows += [
             ("platform", self.platform),
+            ("CPU", self.cpu),
             ("notebook host", "Colab" if self.colab else "Kaggle" if self.kaggle else "local"),
             ("GPU", (self.gpu_name or "none (CPU only)") + (f" (x{self.gpu_count})" if self.gpu_count > 1 else "")),
         ]
@@ -466,6 +485,7 @@ def environment_report() -> EnvironmentReport:
     r = EnvironmentReport(
         versions=library_versions(),
         platform=f"{platform.system()} {platform.machine()}",
+        cpu=cpu_description(),
         cuda=torch.cuda.is_available(),
         host_ram_total_gib=profile.host_ram_gib if profile else vm.total / GIB,
         host_ram_available_gib=min(vm.available / GIB, profile.host_ram_gib) if profile else vm.available / GIB,

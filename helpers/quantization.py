@@ -15,6 +15,8 @@ Example:
     3.9
 """
 
+import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +53,13 @@ class QuantizationError(RuntimeError):
     """A scheme this machine cannot run, or a name the kit does not know; the message says what to do."""
 
 
+#: int8 dynamic on a CPU: refused where an int8 matmul takes this many times an fp32 one (:func:`int8_matmul_slowdown`).
+SLOW_INT8_MATMUL = 4.0
+
+
 def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
-    """The scheme called ``scheme``, or a :class:`QuantizationError` saying why it cannot run on ``device``.
+    """The scheme called ``scheme``, or a :class:`QuantizationError` saying why it cannot run on ``device``, or
+    why it would run many times slower than unquantized there: int8 dynamic on a CPU whose int8 matmul is slow.
 
     Example:
         >>> from helpers.quantization import check_scheme
@@ -63,6 +70,44 @@ def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
         ...
         helpers.quantization.QuantizationError: torchao_fp8_dynamic computes in fp8, which needs a CUDA GPU of compute capability 8.9 or newer (L4, RTX 40xx, H100); this machine has no CUDA GPU. Use torchao_int8_weight_only for the same memory saving on any hardware.
     """
+    found = _runs_on(scheme, device)
+    if scheme == "torchao_int8_dynamic" and device == "cpu" and (slowdown := int8_matmul_slowdown()) > SLOW_INT8_MATMUL:
+        from .environment import cpu_description
+
+        raise QuantizationError(
+            f"{scheme} runs its matmuls in int8, and on this CPU ({cpu_description()}) an int8 matmul "
+            f"(torch._int_mm) measured {slowdown:.0f}x as long as the same one in fp32, so a video would take many "
+            "times longer than unquantized. Use torchao_int8_weight_only for the same memory saving, or a CUDA GPU.")
+    return found
+
+
+@functools.cache
+def int8_matmul_slowdown() -> float:
+    """How many times as long an int8 matmul (``torch._int_mm``, what int8 dynamic computes with) takes on this
+    CPU as the same matmul in fp32: measured once per process (a fraction of a second), the best of three each.
+
+    Example:
+        >>> from helpers.quantization import int8_matmul_slowdown
+        >>> int8_matmul_slowdown() > 0
+        True
+    """
+    a = torch.randint(-127, 128, (256, 512), dtype=torch.int8)
+    b = torch.randint(-127, 128, (512, 512), dtype=torch.int8)
+    af, bf = a.float(), b.float()
+
+    def best(matmul) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            matmul()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(lambda: torch._int_mm(a, b)) / best(lambda: af @ bf)
+
+
+def _runs_on(scheme: str, device: str) -> Scheme:
+    """The scheme called ``scheme`` if ``device`` has what it computes with, else a :class:`QuantizationError`."""
     if scheme not in SCHEMES:
         raise QuantizationError(f"unknown scheme {scheme!r}; the kit knows {', '.join(SCHEMES)}")
     found = SCHEMES[scheme]
@@ -93,7 +138,7 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
         >>> type(model[0].weight).__name__
         'WeightQBytesTensor'
     """
-    found = check_scheme(scheme, device)
+    found = _runs_on(scheme, device)  # quantizing works where the scheme's matmuls do, however slow (check_scheme)
     if found.library == "torchao":
         from torchao import quantization as ao
 

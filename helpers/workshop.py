@@ -76,6 +76,20 @@ def shrink(defaults: dict, kit_model: str | None, fixed_frames: bool = False) ->
     return {**defaults, **{k: v for k, v in smaller.items() if not (fixed_frames and k == "num_frames")}}
 
 
+def measured_on(run: dict) -> str:
+    """The CPU a ``notebook_times*.json`` entry (written by ``scripts/run_notebooks.py``) was measured on, in words.
+
+    Example:
+        >>> from helpers.workshop import measured_on
+        >>> measured_on({"seconds": 9.0, "machine": "2-core", "cpu": "2 cores, AMD EPYC, AVX2"})
+        'a 2-core CPU (AMD EPYC, AVX2)'
+        >>> measured_on({"seconds": 9.0, "machine": "2-core"})  # measured before the CPU was recorded
+        'a 2-core CPU'
+    """
+    model = f" ({run['cpu'].split(', ', 1)[1]})" if "cpu" in run else ""
+    return f"a {run['machine']} CPU{model}"
+
+
 def estimate(notebook: str | None) -> str:
     """What the notebook took in workshop mode on the kit's measuring machine (``media/notebook_times_workshop.json``).
 
@@ -93,5 +107,5 @@ def estimate(notebook: str | None) -> str:
     sizes = "CogVideoX-5b 17 frames x 25 steps (5b-I2V: 49 frames), CogVideoX-nano 10 steps"
     if run is None:
         return f"workshop mode: {sizes}; this notebook's time in this mode is not measured yet."
-    return (f"workshop mode: {sizes}; this notebook took {run['seconds']:.0f} s on a {run['machine']} CPU "
+    return (f"workshop mode: {sizes}; this notebook took {run['seconds']:.0f} s on {measured_on(run)} "
             "with CogVideoX-nano (CogVideoX-5b on a GPU: minutes per video, see its cost line).")

@@ -23,6 +23,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from helpers.environment import cpu_description  # noqa: E402
 
 
 def main() -> int:
@@ -37,6 +39,7 @@ def main() -> int:
     executed.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("COGVIDEOX_OUTPUTS", str(videos.absolute()))
     times, failed = {}, []
+    cpu = cpu_description()  # the model and vector width: an AVX2-only CPU takes about twice as long as an AVX-512 one
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         print(f"running {path.name} ...", flush=True)
@@ -49,7 +52,7 @@ def main() -> int:
             status = f"FAILED: {str(e).strip().splitlines()[-1]}"
         seconds = time.perf_counter() - start
         nbformat.write(nb, executed / path.name)
-        times[path.name] = {"seconds": round(seconds, 1), "machine": f"{os.cpu_count()}-core", "status": status}
+        times[path.name] = {"seconds": round(seconds, 1), "machine": f"{os.cpu_count()}-core", "cpu": cpu, "status": status}
         print(f"  {status} in {seconds:.0f} s -> {executed / path.name}", flush=True)
     (args.outputs / "notebook_times.json").write_text(json.dumps(times, indent=2) + "\n")
     made = sorted(Path(os.environ["COGVIDEOX_OUTPUTS"]).glob("*.mp4"))

@@ -163,9 +163,11 @@ def gpu_cost(bench: str | None) -> str:
 
 
 def cost_line(times: dict, name: str, bench: str | None = None) -> str:
+    from helpers.workshop import measured_on
+
     run = times.get(name)
     cpu = (
-        f"{run['seconds']:.0f} s for the whole notebook on a {run['machine']} CPU with CogVideoX-nano "
+        f"{run['seconds']:.0f} s for the whole notebook on {measured_on(run)} with CogVideoX-nano "
         f"(measured by `scripts/run_notebooks.py`)"
         if run
         else "not measured yet"

@@ -59,6 +59,18 @@ def test_fp8_on_a_machine_without_fp8_says_what_to_use_instead():
         check_scheme("int8wo")
 
 
+def test_int8_dynamic_on_a_cpu_with_a_slow_int8_matmul_is_refused_naming_the_alternative(monkeypatch):
+    monkeypatch.setattr(helpers.quantization, "int8_matmul_slowdown", lambda: 25.0)  # an AVX2-only EPYC measured 25x
+    with pytest.raises(QuantizationError, match=r"int8 matmul \(torch._int_mm\) measured 25x .*Use torchao_int8_weight_only"):
+        check_scheme("torchao_int8_dynamic", "cpu")
+    assert check_scheme("torchao_int8_dynamic", "cuda").library == "torchao"  # a GPU's int8 matmul is not this CPU's
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    quantize_model(model, "torchao_int8_dynamic")  # quantizing still works: only the generation would crawl
+    assert type(model[0].weight).__name__ == "Int8Tensor"
+    monkeypatch.setattr(helpers.quantization, "int8_matmul_slowdown", lambda: 0.5)  # int8 twice as fast (VNNI, AMX)
+    assert check_scheme("torchao_int8_dynamic", "cpu").config == "Int8DynamicActivationInt8WeightConfig"
+
+
 def test_benchmark_file_has_every_scheme_and_the_fields_the_notebooks_quote():
     record = json.loads(RESULTS.read_text())
     assert "RANDOM weights" in record["note"]

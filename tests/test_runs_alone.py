@@ -192,3 +192,16 @@ def test_nbval_runs_each_notebook_alone(tmp_path):
     for k in kernels:  # what each notebook made stayed in its own folder
         assert sorted(p.name for p in k.iterdir()) == ["content", "kit-cache", "outputs"]
         assert [p.name for p in (k / "content").iterdir()] == ["left-behind.txt"]
+
+
+def test_the_main_job_records_each_notebooks_time_and_the_cpu_it_ran_on(tmp_path):
+    notebook = tmp_path / "00_tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), notebook)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "run_notebooks.py"), str(notebook), "--outputs",
+                    str(tmp_path / "out")], check=True, capture_output=True, timeout=300)
+    run = json.loads((tmp_path / "out" / "notebook_times.json").read_text())["00_tiny.ipynb"]
+    assert run["status"] == "ok" and run["seconds"] > 0
+    assert run["cpu"] == helpers.environment.cpu_description()  # what README's "time on CPU" names
+    assert helpers.workshop.measured_on(run).startswith(f"a {os.cpu_count()}-core CPU (")
+    executed = nbformat.read(tmp_path / "out" / "notebooks" / "00_tiny.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
