@@ -98,7 +98,7 @@ def estimate(notebook: str | None) -> str:
     Example:
         >>> from helpers.workshop import estimate
         >>> print(estimate("00_setup.ipynb"))  # doctest: +ELLIPSIS
-        workshop mode: ...; this notebook took ... s on a ... CPU with CogVideoX-nano (...).
+        workshop mode: ...; this notebook took ... s on a ... CPU...with CogVideoX-nano (...).
         >>> estimate("99_unmeasured.ipynb").endswith("not measured yet.")
         True
     """

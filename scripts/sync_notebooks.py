@@ -281,9 +281,16 @@ def sync_notebook(path: Path, repository: str, times: dict, refresh_checked: boo
     return nb
 
 
+def times_machine(times: dict) -> str:
+    """The CPU a notebook_times*.json was measured on, in words (one run of run_notebooks.py: one machine)."""
+    from helpers.workshop import measured_on
+
+    return measured_on(next(iter(times.values()))) if times else "no machine yet"
+
+
 def readme_table(notebooks: list[Path], times: dict) -> str:
     rows = [
-        "| notebook | what you learn | where it runs | time on CPU, CogVideoX-nano (measured) |",
+        f"| notebook | what you learn | where it runs | time on {times_machine(times)}, CogVideoX-nano (measured) |",
         "|---|---|---|---|",
     ]
     for path in notebooks:
@@ -525,7 +532,7 @@ def workshop_table(notebooks: list[Path], times: dict) -> str:
     """Each notebook's needs and measured times, in workshop mode and in full (README's instructor page)."""
     workshop = json.loads(WORKSHOP_TIMES.read_text()) if WORKSHOP_TIMES.exists() else {}
     rows = [
-        "| notebook | needs | workshop mode, 2-core CPU, CogVideoX-nano | full mode, same machine |",
+        f"| notebook | needs | workshop mode, CogVideoX-nano, on {times_machine(workshop)} | full mode, on {times_machine(times)} |",
         "|---|---|---|---|",
     ]
     for path in notebooks:
