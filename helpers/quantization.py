@@ -16,7 +16,7 @@ Example:
 """
 
 import functools
-import time
+import timeit
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .checks import model_defaults
-from .environment import GIB, environment_report
+from .environment import GIB, cpu_description, environment_report
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,6 @@ def check_scheme(scheme: str, device: str = "cpu") -> Scheme:
     """
     found = _runs_on(scheme, device)
     if scheme == "torchao_int8_dynamic" and device == "cpu" and (slowdown := int8_matmul_slowdown()) > SLOW_INT8_MATMUL:
-        from .environment import cpu_description
-
         raise QuantizationError(
             f"{scheme} runs its matmuls in int8, and on this CPU ({cpu_description()}) an int8 matmul "
             f"(torch._int_mm) measured {slowdown:.0f}x as long as the same one in fp32, so a video would take many "
@@ -94,15 +92,7 @@ def int8_matmul_slowdown() -> float:
     a = torch.randint(-127, 128, (256, 512), dtype=torch.int8)
     b = torch.randint(-127, 128, (512, 512), dtype=torch.int8)
     af, bf = a.float(), b.float()
-
-    def best(matmul) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            matmul()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
+    best = lambda matmul: min(timeit.repeat(matmul, number=1, repeat=3))  # noqa: E731
     return best(lambda: torch._int_mm(a, b)) / best(lambda: af @ bf)
 
 
