@@ -488,7 +488,7 @@ def schedule(jobs: list[tuple], gpus: list[str], args: argparse.Namespace, recor
                        "--timeout", str(args.timeout)] + (["--deadline", f"{left:.0f}"] if left is not None else [])
             env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER="PCI_BUS_ID", COGVIDEOX_CUDA_CONTEXT_GIB=context,
                        OMP_NUM_THREADS=str(threads))  # the nano's CPU work: PyTorch's default, a thread per core in
-            # every run, oversubscribed the cores (10_lora shared: 1171 s; alone: 30 s)
+            # every run, oversubscribed the cores (a shared 10_lora took many times as long as alone)
             shared = bool(running[gpu])
             for other in running[gpu]:
                 other[3] = True

@@ -42,8 +42,8 @@ from helpers import nano
 
 
 def bf16_autocast(device: str) -> torch.autocast:
-    """bf16 autocast on a GPU; off on a CPU, where bf16 is emulated without AVX-512 BF16 (measured on an AVX2-only
-    2-core EPYC: the nano VAE's encode of 2 clips took 29 s in bf16 against 0.33 s in fp32).
+    """bf16 autocast on a GPU; off on a CPU, where bf16 is emulated without AVX-512 BF16 (on an AVX2-only CPU the
+    nano VAE's encode ran many times slower in bf16 than in fp32, and the image stage's CPU test timed out).
 
     Example:
         >>> bf16_autocast("cpu").fast_dtype, bf16_autocast("cpu")._enabled
