@@ -81,13 +81,11 @@ def measured_on(run: dict) -> str:
 
     Example:
         >>> from helpers.workshop import measured_on
-        >>> measured_on({"seconds": 9.0, "machine": "2-core", "cpu": "2 cores, AMD EPYC, AVX2"})
+        >>> measured_on({"seconds": 9.0, "cpu": "2 cores, AMD EPYC, AVX2"})
         'a 2-core CPU (AMD EPYC, AVX2)'
-        >>> measured_on({"seconds": 9.0, "machine": "2-core"})  # measured before the CPU was recorded
-        'a 2-core CPU'
     """
-    model = f" ({run['cpu'].split(', ', 1)[1]})" if "cpu" in run else ""
-    return f"a {run['machine']} CPU{model}"
+    cores, model = run["cpu"].split(", ", 1)  # helpers.environment.cpu_description(): "N cores, model, vector width"
+    return f"a {cores.split()[0]}-core CPU ({model})"
 
 
 def estimate(notebook: str | None) -> str:

@@ -52,7 +52,7 @@ def main() -> int:
             status = f"FAILED: {str(e).strip().splitlines()[-1]}"
         seconds = time.perf_counter() - start
         nbformat.write(nb, executed / path.name)
-        times[path.name] = {"seconds": round(seconds, 1), "machine": f"{os.cpu_count()}-core", "cpu": cpu, "status": status}
+        times[path.name] = {"seconds": round(seconds, 1), "cpu": cpu, "status": status}
         print(f"  {status} in {seconds:.0f} s -> {executed / path.name}", flush=True)
     (args.outputs / "notebook_times.json").write_text(json.dumps(times, indent=2) + "\n")
     made = sorted(Path(os.environ["COGVIDEOX_OUTPUTS"]).glob("*.mp4"))

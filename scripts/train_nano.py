@@ -46,8 +46,9 @@ def bf16_autocast(device: str) -> torch.autocast:
     nano VAE's encode ran many times slower in bf16 than in fp32, and the image stage's CPU test timed out).
 
     Example:
-        >>> bf16_autocast("cpu").fast_dtype, bf16_autocast("cpu")._enabled
-        (torch.bfloat16, False)
+        >>> with bf16_autocast("cpu"):  # off: a matmul on the CPU stays in fp32
+        ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+        torch.float32
     """
     return torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda"))
 
