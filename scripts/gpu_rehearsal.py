@@ -293,10 +293,30 @@ def runs_the_same_code(version: str, path: Path) -> bool:
         old = subprocess.run(["git", "cat-file", "blob", version], cwd=ROOT, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return False
-    def code(text: str) -> list[str]:
-        return [c.source for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]
+    def code(text: str) -> list:
+        return [without_comments(c.source) for c in nbformat.reads(text, as_version=4).cells if c.cell_type == "code"]
 
     return code(old.decode()) == code(path.read_text())
+
+
+def without_comments(source: str) -> list | str:
+    """A code cell's tokens without its comments and blank lines: a comment changes nothing that runs. The source
+    itself where Python's tokenizer cannot read it.
+
+    Example:
+        >>> without_comments("x = 1  # one") == without_comments("# the answer\\nx = 1")
+        True
+        >>> without_comments("x = 1") == without_comments("x = 2")
+        False
+    """
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    return [(t.type, t.string) for t in tokens if t.type not in (tokenize.COMMENT, tokenize.NL)]
 
 
 def load_results(path: Path) -> dict:

@@ -268,6 +268,9 @@ def test_a_row_holds_while_the_notebooks_code_is_unchanged(tmp_path):
     nbformat.write(nb, edited)
     assert rehearsal.notebook_version(edited) != committed and rehearsal.runs_the_same_code(committed, edited)
     code = next(c for c in nb.cells if c.cell_type == "code")
+    code.source = "# a comment reworded\n" + code.source.replace("\n", "  # and one more\n", 1)
+    nbformat.write(nb, edited)
+    assert rehearsal.runs_the_same_code(committed, edited)  # comments change nothing that runs
     code.source += "\nprint('new')"
     nbformat.write(nb, edited)
     assert not rehearsal.runs_the_same_code(committed, edited)
