@@ -143,13 +143,32 @@ def steps_override(request: dict) -> dict:
         ValueError: COGVIDEOX_STEPS='two' is not a step count: set a whole number of at least 1, or unset it for the model's own.
         >>> del os.environ["COGVIDEOX_STEPS"]
     """
-    value = os.environ.get(STEPS_ENV, "").strip()
+    steps = env_step_count(STEPS_ENV)
+    return request if steps is None else {**request, "num_inference_steps": steps}
+
+
+def env_step_count(name: str) -> int | None:
+    """A step count set in the environment variable ``name`` (``COGVIDEOX_STEPS``, ``COGVIDEOX_LORA_STEPS``), or
+    ``None`` when it is unset; anything but a whole number of at least 1 is refused with the fix.
+
+    Example:
+        >>> import os
+        >>> from helpers.checks import env_step_count
+        >>> os.environ["COGVIDEOX_LORA_STEPS"] = "-3"; env_step_count("COGVIDEOX_LORA_STEPS")
+        Traceback (most recent call last):
+        ...
+        ValueError: COGVIDEOX_LORA_STEPS='-3' is not a step count: set a whole number of at least 1, or unset it for the notebook's own.
+        >>> del os.environ["COGVIDEOX_LORA_STEPS"]; env_step_count("COGVIDEOX_LORA_STEPS") is None
+        True
+    """
+    value = os.environ.get(name, "").strip()
     if not value:
-        return request
+        return None
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise ValueError(f"{STEPS_ENV}={value!r} is not a step count: set a whole number of at least 1, "
-                         "or unset it for the model's own.")
-    return {**request, "num_inference_steps": int(value)}
+        whose = "the model's own" if name == STEPS_ENV else "the notebook's own"
+        raise ValueError(f"{name}={value!r} is not a step count: set a whole number of at least 1, or unset it for "
+                         f"{whose}.")
+    return int(value)
 
 
 #: torch.Generator.manual_seed takes 0 to 2**64 - 1 (negative seeds wrap around to large ones).

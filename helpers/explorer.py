@@ -10,6 +10,7 @@ Example:
     >>> run = generate(pipe, Params(prompt="a red circle moving right on a dark background", steps=10))  # doctest: +SKIP
 """
 
+import contextlib
 import html
 import io
 import time
@@ -189,8 +190,13 @@ def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] 
     for name in (row_name, col_name):  # without columns: "seed", always a field
         if name not in names:
             raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(names))}")
-    return [[generate(pipe, replace(base, **{row_name: r, col_name: c}), save=save) for c in col_values]
-            for r in row_values]
+    grid = [[replace(base, **{row_name: r, col_name: c}) for c in col_values] for r in row_values]
+    for params in (p for row in grid for p in row):  # every cell refused or passed before the first one runs
+        check_seed(params.seed)
+        with contextlib.redirect_stdout(io.StringIO()):  # its warnings print once, when the cell runs
+            check_request(pipe, **{k: v for k, v in params.request(pipe).items()
+                                   if k not in ("negative_prompt", "use_dynamic_cfg")})
+    return [[generate(pipe, params, save=save) for params in row] for row in grid]
 
 
 def grid_image(grid: list[list[Run]], frames: int = 4, height: int = 64):

@@ -501,7 +501,8 @@ def show_environment(model: str | os.PathLike | None = None, notebook: str | Non
     :func:`helpers.choose_model` (argument, else ``$COGVIDEOX_MODEL``, else automatic). It also
     prints where videos will be saved (:func:`helpers.outputs_dir`, made if missing) and its free
     space, so a ``COGVIDEOX_OUTPUTS`` that cannot be written raises here, before any generation,
-    with what to change. In workshop mode it also prints what ``notebook`` took in that mode.
+    with what to change; so is a step count in ``COGVIDEOX_STEPS`` or ``COGVIDEOX_LORA_STEPS`` that is not a whole
+    number of at least 1. In workshop mode it also prints what ``notebook`` took in that mode.
 
     Example:
         >>> import helpers
@@ -511,8 +512,11 @@ def show_environment(model: str | os.PathLike | None = None, notebook: str | Non
         model: small local model (random weights)  [automatic: no CUDA GPU]
         outputs: /content/outputs  (70.3 GiB free)
     """
+    from .checks import STEPS_ENV, env_step_count
     from .workshop import estimate, workshop_mode
 
+    for name in (STEPS_ENV, "COGVIDEOX_LORA_STEPS"):  # read by the parameters cells: refused here, with the fix
+        env_step_count(name)
     report = environment_report()
     print(report)
     print(f"model: {choose_model(model)}")

@@ -126,8 +126,9 @@ def generate_and_measure(pipe, request: dict, label: str, seed: int = 0, runs: l
 
     ``warm_up`` first runs one untimed step, so the row measures the generation, not the first call's
     set-up. With ``runs``, the measurement joins that list and the whole table is printed: a before/after
-    in one place. If the GPU runs out of memory, one line says so and ``(None, None)`` comes back, so the
-    notebook goes on with its other rows.
+    in one place. The request is checked first (:func:`helpers.check_request`: a bad frame count, size, step
+    count or non-finite number is refused with the fix before anything runs). If the GPU runs out of memory,
+    one line says so and ``(None, None)`` comes back, so the notebook goes on with its other rows.
 
     Example:
         >>> import helpers
@@ -142,6 +143,11 @@ def generate_and_measure(pipe, request: dict, label: str, seed: int = 0, runs: l
         >>> video.shape, runs == [m]
         ((9, 48, 72, 3), True)
     """
+    from .checks import check_request, model_defaults
+
+    # refused before any compute (the warm-up included), with the fix; the model's defaults fill what is not asked
+    check_request(pipe, **{**model_defaults(pipe), **request, **changes})
+
     def run(steps: int):
         asked = {**request, **changes, "num_inference_steps": steps}
         return pipe(**asked, output_type="np", generator=torch.Generator(device="cpu").manual_seed(seed)).frames[0]

@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -62,6 +63,10 @@ def check_parallel(mode: str, world_size: int, device_type: str, heads: int, gui
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one the kit knows: use one of {', '.join(MODES)}.")
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"{world_size!r} processes: give a whole number of at least 1 (one process per GPU).")
+    if not math.isfinite(guidance_scale):
+        raise ValueError(f"guidance_scale {guidance_scale}: give a finite number (CogVideoX's default is 6).")
     if (mode == "none") != (world_size == 1):
         raise ValueError(f"mode {mode!r} with {world_size} processes: 'none' is one process; "
                          "'cfg', 'ulysses' and 'ring' need two or more.")
@@ -224,18 +229,36 @@ def run_parallel(script: str | os.PathLike, mode: str, processes: int, result: s
     check_parallel(mode, processes, device_type, heads, request.get("guidance_scale", 6.0), lengths,
                    request.get("speed", ""))
     result = Path(result)
-    result.unlink(missing_ok=True)
+    if result.is_dir() or not result.parent.is_dir():
+        raise ValueError(f"result {result}: " + ("that is a folder; give a file name in it, e.g. "
+                                                  f"{result / (mode + '.json')}" if result.is_dir() else
+                                                  f"its folder {result.parent} does not exist: create it first, or "
+                                                  "give a path in an existing folder"))
+    if not Path(script).is_file():
+        raise ValueError(f"script {script}: no such file; write it first (09_multi_gpu's %%writefile cell does).")
+    from .checks import check_request, model_defaults
+    from .low_ram import config_only_pipeline
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the request checked here, before any process loads weights
+        configs = config_only_pipeline(model)
+    check_request(configs, **{**model_defaults(configs), **{k: v for k, v in request.items() if k != "speed"}})
+    partial = result.with_name(result.stem + ".partial.json")  # a failed run leaves the last good result as it was
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               str(script), "--mode", mode, "--model", str(model), "--result", str(result)]
+               str(script), "--mode", mode, "--model", str(model), "--result", str(partial)]
     command += [item for k, v in request.items() for item in (f"--{k}", str(v))]
     env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device_type == "cpu" else {})}
+    for leftover in (partial, partial.with_suffix(".npy")):
+        leftover.unlink(missing_ok=True)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    if done.returncode or not result.exists():
+    if done.returncode or not partial.exists():
         # the first exception a process raised, without torchrun's "[rank1]:" prefix or its own ChildFailedError
         errors = re.findall(r"^(?:\[rank\d+\]:\s*)?((?!ChildFailed)\w*(?:Error|Exception|Interrupt)\b: .*)$",
                             done.stderr + done.stdout, re.MULTILINE)
         raise RuntimeError(f"torchrun {Path(script).name} ({mode}, {processes} processes) failed: "
                            f"{errors[0] if errors else done.stderr[-2000:]}")
+    if partial.with_suffix(".npy").exists():  # a one-process run's frames, the reference of the splits
+        partial.with_suffix(".npy").replace(result.with_suffix(".npy"))
+    partial.replace(result)
     return json.loads(result.read_text())
 
 

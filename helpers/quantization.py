@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checks import model_defaults
+from .checks import check_request, model_defaults
 from .environment import GIB, cpu_description, environment_report
 
 
@@ -240,6 +240,7 @@ def before_after_setup(model=None, steps: int | None = None, report=None) -> Bef
     configs = config_only_pipeline(model)  # no weights yet
     folder, request = Path(configs.config._name_or_path), model_defaults(configs)
     request["num_inference_steps"] = steps or request["num_inference_steps"]
+    check_request(configs, **request)  # a bad step count is refused here, before any weights load
     setup = BeforeAfter(folder, request, "all_on_gpu", not choice.kit_model, choice.kit_model == "nano")
     if setup.five_b:
         setup.recipe = next((r for r in ("all_on_gpu+vae_tiling", "model_cpu_offload+vae_tiling")

@@ -137,7 +137,7 @@ def _magcache(pipe, value, options) -> None:
 
 
 def _half_steps(pipe, value, options) -> dict:
-    return {"num_inference_steps": (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2}
+    return {"num_inference_steps": max(1, (options.get("steps") or model_defaults(pipe)["num_inference_steps"]) // 2)}
 
 
 def _compile(pipe, value, options) -> None:

@@ -337,3 +337,54 @@ def test_the_cpu_time_fit_follows_the_measured_steps():
     record = json.loads((ROOT / "media" / "benchmarks" / "cpu_memory.json").read_text())
     for row in record["results"]:
         assert abs(row["fitted_step_s"] - row["step_s"]) < 0.25 * row["step_s"] + 1
+
+
+def transformer_calls(pipe) -> list:
+    """A list that grows by one each time ``pipe``'s transformer runs (to show nothing ran)."""
+    calls = []
+    pipe.transformer.register_forward_pre_hook(lambda *a: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize("bad", [dict(num_inference_steps=0), dict(num_inference_steps=2.5), dict(height=50),
+                                 dict(num_frames=-3), dict(guidance_scale=float("nan"))])
+def test_generate_and_measure_refuses_a_bad_request_before_its_warm_up(bad):
+    pipe = helpers.load_pipeline("nano")
+    calls = transformer_calls(pipe)
+    request = {**helpers.model_defaults(pipe), "num_inference_steps": 2}
+    with pytest.raises(RequestError):
+        helpers.generate_and_measure(pipe, {**request, **bad}, "bad")
+    assert calls == []
+
+
+def test_a_sweep_with_one_bad_cell_runs_none_of_them():
+    from helpers.explorer import Params, sweep
+
+    pipe = helpers.load_pipeline("nano")
+    calls = transformer_calls(pipe)
+    for rows in (("steps", [2, 0]), ("guidance", [6.0, float("nan")]), ("frames", [9, 0])):
+        with pytest.raises(RequestError):
+            sweep(pipe, Params(steps=2), rows=rows)
+    assert calls == []
+
+
+def test_half_steps_of_one_step_keeps_one():
+    from helpers.recipes import apply_speed
+
+    assert apply_speed(helpers.load_pipeline("nano"), "half_steps", steps=1) == {"num_inference_steps": 1}
+
+
+@pytest.mark.parametrize("name,value", [("COGVIDEOX_STEPS", "abc"), ("COGVIDEOX_STEPS", "-3"),
+                                        ("COGVIDEOX_LORA_STEPS", "1.5"), ("COGVIDEOX_LORA_STEPS", "0")])
+def test_the_first_cell_refuses_a_step_setting_that_is_not_a_count(monkeypatch, capsys, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}='{re.escape(value)}' is not a step count: set a whole number"):
+        helpers.show_environment()
+    assert capsys.readouterr().out == ""  # refused before the report: nothing else printed
+
+
+def test_a_quantization_before_after_refuses_a_bad_step_count_before_loading():
+    from helpers.quantization import before_after_setup
+
+    with pytest.raises(RequestError):
+        before_after_setup("nano", steps=-1)

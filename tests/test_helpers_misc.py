@@ -107,7 +107,15 @@ class _Pipe:
         return SimpleNamespace(frames=[np.zeros((asked["num_frames"], 4, 4, 3), np.float32)])
 
 
-def test_generate_and_measure_warms_up_then_adds_its_row(capsys):
+@pytest.fixture
+def unchecked(monkeypatch):
+    """_Pipe is no pipeline that helpers.check_request can read: these tests are about the measuring, and
+    test_bad_requests checks the request check on the nano."""
+    monkeypatch.setattr("helpers.checks.check_request", lambda pipe, **request: [])
+    monkeypatch.setattr("helpers.checks.model_defaults", lambda pipe: {})
+
+
+def test_generate_and_measure_warms_up_then_adds_its_row(capsys, unchecked):
     runs, pipe = [], _Pipe()
     video, m = helpers.generate_and_measure(pipe, dict(num_frames=9, num_inference_steps=25), "baseline", runs=runs)
     assert pipe.steps == [1, 25] and video.shape == (9, 4, 4, 3) and runs == [m]
@@ -118,7 +126,7 @@ def test_generate_and_measure_warms_up_then_adds_its_row(capsys):
     assert pipe.steps == [5]
 
 
-def test_generate_and_measure_says_out_of_memory_and_goes_on(capsys):
+def test_generate_and_measure_says_out_of_memory_and_goes_on(capsys, unchecked):
     runs = []
     assert helpers.generate_and_measure(_Pipe(out_of_memory=True), dict(num_frames=9, num_inference_steps=25),
                                         "all on the GPU", runs=runs) == (None, None)

@@ -106,6 +106,39 @@ def test_a_failing_process_comes_back_as_its_error(script, tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_a_failed_run_leaves_the_last_result_as_it_was(script, tmp_path):
+    script.write_text(SCRIPT.replace("args, device = start()", "args, device = start()\nraise OSError('disk gone')"))
+    (tmp_path / "r.json").write_text('{"seconds": 1.0}')
+    with pytest.raises(RuntimeError, match="OSError: disk gone"):
+        run_parallel(script, "none", 1, tmp_path / "r.json", num_inference_steps=2)
+    assert (tmp_path / "r.json").read_text() == '{"seconds": 1.0}'
+
+
+@pytest.mark.parametrize("where,fix", [("missing/r.json", "does not exist: create it first"),
+                                       (".", "that is a folder; give a file name in it")])
+def test_a_result_path_that_cannot_be_written_is_refused_before_any_process_starts(script, tmp_path, where, fix):
+    with pytest.raises(ValueError, match=fix):
+        run_parallel(script, "none", 1, tmp_path / where, num_inference_steps=2)
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("bad", [dict(height=50), dict(num_inference_steps=0), dict(num_frames=-3)])
+def test_a_bad_request_is_refused_before_any_process_loads_the_model(script, tmp_path, bad):
+    from helpers import RequestError
+
+    with pytest.raises(RequestError):
+        run_parallel(script, "none", 1, tmp_path / "r.json", **bad)
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("processes,guidance,fix", [(0, 6.0, "whole number of at least 1"),
+                                                   (-2, 6.0, "whole number of at least 1"),
+                                                   (2, float("nan"), "give a finite number")])
+def test_a_process_count_or_guidance_that_means_nothing_is_refused(processes, guidance, fix):
+    with pytest.raises(ValueError, match=fix):
+        check_parallel("ulysses", world_size=processes, device_type="cpu", heads=8, guidance_scale=guidance)
+
+
 def test_the_benchmark_adds_runs_on_more_gpus_with_their_scaling(tmp_path, monkeypatch):
     """Issue 22's rows: a 4-GPU run joins the 2-GPU rows in multi_gpu.json, each with its efficiency against one GPU
     and, for the same split, against two."""
