@@ -450,6 +450,23 @@ def default_dtype(folder: str | os.PathLike | None = None):
     return torch.bfloat16
 
 
+#: dtype names a learner may write for ``torch_dtype``, and what they mean
+DTYPE_NAMES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
+               "half": torch.float16, "float32": torch.float32, "fp32": torch.float32, "float": torch.float32}
+
+
+def _as_dtype(dtype):
+    """``dtype`` as a ``torch.dtype`` (``"bf16"`` and ``"torch.bfloat16"`` too; ``None`` stays: the kit's default);
+    anything else refused with the fix, before anything loads (diffusers ignores a string and loads fp32)."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).strip().lower().removeprefix("torch.")
+    if name not in DTYPE_NAMES:
+        raise ValueError(f"torch_dtype {dtype!r}: give torch.bfloat16 (CogVideoX-5b's on a GPU), torch.float32 (the "
+                         "CPU's) or torch.float16 (CogVideoX-2b's), or leave it out for the kit's choice.")
+    return DTYPE_NAMES[name]
+
+
 def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False,
                   task: str = "text"):
     """Load a CogVideoX pipeline for ``task`` ("text", "image" or "video" to video), chosen as :func:`choose_model` says.
@@ -477,6 +494,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
 
     from .attention import use_fp32_attention_where_needed
 
+    torch_dtype = _as_dtype(torch_dtype)
     folder = model_folder(model, cache_dir=cache_dir, allow_cpu=allow_cpu)
     check_task(folder, task)
     refuse_full_size_on_cpu(folder, allow_cpu)
@@ -484,7 +502,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
         pipe = getattr(diffusers, PIPELINES[task]).from_pretrained(
             folder, dtype=torch_dtype or default_dtype(folder), use_safetensors=True
         )
-    except (OSError, ValueError) as e:  # EnvironmentError is OSError
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a missing file, a corrupt or mistyped config
         raise ModelLoadError(
             f"Loading {folder} failed: {str(e).splitlines()[0]}. Run helpers.check_model_folder on it, "
             "and download again what it names."

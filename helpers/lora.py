@@ -12,13 +12,13 @@ Example:
     'pytorch_lora_weights.safetensors'
 """
 
-import math
 import os
 from pathlib import Path
 
 import torch
 
 from . import nano
+from .checks import _is_finite
 from .loading import ModelLoadError, check_safetensors
 
 #: The attention projections a LoRA adapts, as diffusers' CogVideoX LoRA training script names them.
@@ -127,7 +127,7 @@ def check_adapter_weights(pipe, weights: dict) -> dict:
         if name not in loaded:
             raise ValueError(f"adapter {name!r} is not loaded (loaded: {loaded or 'none'}): load it first with "
                              f"pipe.load_lora_weights(path, adapter_name={name!r}), or use one of the loaded names.")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        if not _is_finite(weight):  # numpy numbers count, as in helpers.check_request
             raise ValueError(f"adapter {name!r}: weight {weight!r} is not a finite number; give 0 (off) to 1 (as trained).")
         if weight < 0:
             raise ValueError(f"adapter {name!r}: weight {weight} is negative; give 0 (off) to 1 (as trained), or a "
@@ -214,14 +214,9 @@ def check_fusable(pipe) -> None:
         >>> from helpers.lora import check_fusable
         >>> check_fusable(SimpleNamespace(transformer=torch.nn.Linear(4, 4)))  # plain weights: fusing works
     """
-    quantized = set()
-    for module in pipe.transformer.modules():
-        weight = getattr(module, "weight", None)
-        if type(module).__module__.startswith("optimum.quanto"):  # Quanto swaps the layers: QLinear, QConv2d
-            quantized.add(type(module).__name__)
-        elif isinstance(weight, torch.Tensor) and type(weight) not in (torch.nn.Parameter, torch.Tensor):
-            quantized.add(type(weight).__name__)  # torchao swaps the weights: Int8Tensor, Float8Tensor
-    if quantized:
+    from .quantization import quantized_types
+
+    if quantized := quantized_types(pipe.transformer):
         raise ValueError(
             f"fuse_lora on a quantized transformer ({', '.join(sorted(quantized))}): torchao refuses it and Quanto silently "
             "drops the LoRA. Keep the LoRA unfused (it works as loaded), or fuse before quantizing: load it, "

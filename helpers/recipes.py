@@ -17,6 +17,7 @@ Example:
     [('model_cpu_offload', ''), ('first_block_cache', '0.2'), ('compile', '')]
 """
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -44,6 +45,7 @@ class Step:
     speed: bool = False
     keeps_request: bool = True
     order: int = 1  # 0: wraps the blocks, 1: memory, 2: fp8, 3: the other speed steps, 4: compile
+    takes: str | None = None  # what ``step@value`` may give: "threshold", "interval", "mode"; None: no value
 
 
 def _group_offload(pipe, use_stream: bool, t5_leaf_level: bool = False, low_cpu_mem_usage: bool = False) -> None:
@@ -143,9 +145,6 @@ def _half_steps(pipe, value, options) -> dict:
 def _compile(pipe, value, options) -> None:
     if problem := compile_problem(pipe.transformer.dtype):
         raise ValueError(f"compile: {problem}")
-    if value and value not in torch._inductor.list_mode_options():
-        raise ValueError(f"compile@{value}: not a torch.compile mode; use one of "
-                         f"{', '.join(torch._inductor.list_mode_options())}, or compile alone for the default.")
     for block in pipe.transformer.transformer_blocks:  # block 0 compiles one graph, the other 41 share a second
         block.compile(**({"mode": value} if value else {}))  # compile@max-autotune-no-cudagraphs: a torch.compile mode
 
@@ -183,8 +182,40 @@ def _memory(call: Callable, what: str, needs_cuda: bool = False, order: int = 1)
     return Step(what, lambda pipe, value, options: call(pipe), needs_cuda=needs_cuda, order=order)
 
 
-def _speed(call: Callable, what: str, keeps_request: bool = True, order: int = 3) -> Step:
-    return Step(what, call, speed=True, keeps_request=keeps_request, order=order)
+def _speed(call: Callable, what: str, keeps_request: bool = True, order: int = 3, takes: str | None = None) -> Step:
+    return Step(what, call, speed=True, keeps_request=keeps_request, order=order, takes=takes)
+
+
+def value_problem(name: str, value: str) -> str | None:
+    """What is wrong with ``name@value`` (checked before any step applies), or ``None``.
+
+    Example:
+        >>> from helpers.recipes import value_problem
+        >>> value_problem("taylorseer", "0")
+        "taylorseer@0: the value is how many steps apart TaylorSeer's full passes are: a whole number of at least 1, e.g. taylorseer@5"
+        >>> value_problem("first_block_cache", "0.2") is None
+        True
+    """
+    takes = REGISTRY[name].takes
+    if not value:
+        return None
+    if takes is None:
+        return f"{name}@{value}: {name} takes no value; write {name} alone"
+    if takes == "interval" and not (value.isascii() and value.isdigit() and int(value) >= 1):
+        return (f"{name}@{value}: the value is how many steps apart TaylorSeer's full passes are: a whole number of "
+                f"at least 1, e.g. {name}@5")
+    if takes == "threshold":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            return (f"{name}@{value}: the value is the cache's threshold (how much change it ignores): a number "
+                    f"above 0, e.g. {name}@0.1")
+    if takes == "mode" and value not in torch._inductor.list_mode_options():
+        return (f"{name}@{value}: not a torch.compile mode; use one of {', '.join(torch._inductor.list_mode_options())}, "
+                f"or {name} alone for the default.")
+    return None
 
 
 #: Every step a recipe can name: memory steps first, then speed steps.
@@ -206,13 +237,13 @@ REGISTRY: dict[str, Step] = {
     "fused_qkv": _speed(_fused_qkv, "query, key and value projections fused into one matmul per attention layer"),
     "pab": _speed(_pab, "Pyramid Attention Broadcast: reuse attention outputs of the previous step in the middle of sampling"),
     "fastercache": _speed(_fastercache, "FasterCache: reuse attention outputs and skip most unconditional (CFG) passes"),
-    "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed"),
-    "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs"),
-    "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes"),
+    "first_block_cache": _speed(_first_block_cache, "First Block Cache: skip all later blocks when the first block's output barely changed", takes="threshold"),
+    "taylorseer": _speed(_taylorseer, "TaylorSeer: between full passes, extrapolate each block's attention and feed-forward outputs", takes="interval"),
+    "magcache": _speed(_magcache, "MagCache: skip whole passes while the calibrated residual magnitudes say little changes", takes="threshold"),
     "half_steps": _speed(_half_steps, "half the denoising steps", keeps_request=False),
     "sage_attention": Step("SageAttention: attention with 8-bit query-key products (sageattention's Triton kernel, CUDA GPUs)", _sage_attention, needs_cuda=True, speed=True),
     "fp8": _speed(lambda pipe, value, options: quantize_model(pipe.transformer, "torchao_fp8_dynamic", pipe.transformer.device.type), "torchao fp8 dynamic quantization of the transformer (GPUs of compute capability 8.9+)", order=2),
-    "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4),
+    "compile": _speed(_compile, "torch.compile of each transformer block (two compiled graphs: one for block 0, whose input is a slice of the joined text and video sequence (other strides), one that the other 41 share)", order=4, takes="mode"),
 }
 
 #: The caches: a cache on a compiled transformer recompiles it while its schedule changes.
@@ -238,6 +269,8 @@ def parse_recipe(recipe: str, known: dict | None = None) -> list[tuple[str, str]
         ValueError: unknown speed recipe 'turbo'; the kit knows baseline, fused_qkv, pab, fastercache, first_block_cache, taylorseer, magcache, half_steps, sage_attention, fp8, compile
     """
     known = REGISTRY if known is None else known
+    if not isinstance(recipe, str):
+        raise ValueError(f"recipe {recipe!r}: give a string of steps joined by '+', e.g. 'model_cpu_offload+vae_tiling'")
     steps = [tuple(s.strip().partition("@")[::2]) for s in recipe.split("+") if s.strip()]
     for name in [name for name, _ in steps if name not in known]:  # the first unknown step raises
         if name in REGISTRY and not REGISTRY[name].keeps_request:
@@ -248,6 +281,8 @@ def parse_recipe(recipe: str, known: dict | None = None) -> list[tuple[str, str]
         keeping = ", ".join(k for k, s in REGISTRY.items() if s.speed and s.keeps_request)
         raise ValueError(f"unknown recipe step {name!r}: use one or more of {', '.join(STEPS)} joined by '+' "
                          f"(speed steps that keep the request: {keeping}).")
+    for problem in filter(None, (value_problem(name, value) for name, value in steps)):  # before any step applies
+        raise ValueError(problem)
     return sorted(steps, key=lambda step: REGISTRY[step[0]].order)
 
 

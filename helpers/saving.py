@@ -9,12 +9,15 @@ Example:
 
 import errno
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .environment import library_versions
 from .family import member_of
@@ -173,6 +176,10 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
     frames = as_frames(video)
     if fps is None:  # the model's own: 8 for CogVideoX 1.0, 16 for 1.5
         fps = member_of(pipe.transformer.config).fps if hasattr(pipe, "transformer") else 8
+    fps, seed = _plain(fps), _plain(seed)  # numpy numbers as Python's, for the encoder and the sidecar
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps {fps!r}: give a frame rate above 0, e.g. 8 (CogVideoX 1.0's) or 16 (CogVideoX 1.5's), "
+                         "or leave it out for the model's own.")
     if folder is None:
         folder = outputs_dir()
         fix = f"set {OUTPUTS_ENV} to a folder on another disk {SET_OUTPUTS}"
@@ -181,7 +188,7 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
         folder = _writable_folder(Path(folder), fix)
     stem = name or "-".join(re.findall(r"[a-z0-9]+", str(request.get("prompt", "")).lower())[:5]) or "video"
     sidecar = {
-        **{k: v for k, v in request.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        **{k: _plain(v) for k, v in request.items() if isinstance(_plain(v), (str, int, float, bool, type(None)))},
         "seed": seed,
         "frames_returned": len(frames),
         "frame_size": list(frames[0].shape[:2]),
@@ -195,7 +202,12 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    json.dumps(sidecar)  # not JSON (an object in inputs=): refused before anything is encoded
+    try:  # not JSON (an object in inputs=, a seed that is no number): refused before anything is encoded
+        json.dumps(sidecar)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the video's sidecar cannot be written as JSON ({e}): give seed= as a whole number and "
+                         "inputs= as strings, numbers, lists and dicts (helpers.image_video.input_record(path) "
+                         "makes one).") from e
     try:
         path = _save(frames, sidecar, folder, stem, fps)
     except OSError as e:
@@ -203,6 +215,11 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
     if path is None:
         raise FileExistsError(f"{folder} already holds 99,999 videos named {stem}-NNN.mp4: pass another name=.")
     return path
+
+
+def _plain(value):
+    """A numpy number as the Python number it holds (``np.int64(9)`` -> ``9``); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _save(frames: list, sidecar: dict, folder: Path, stem: str, fps: int) -> Path | None:

@@ -172,3 +172,19 @@ def test_a_name_already_taken_is_never_overwritten(tmp_path, monkeypatch):
     assert {k: v for k, v in after.items() if k in before} == before  # every earlier file unchanged
     assert sorted(set(after) - set(before)) == [f"videos/clip-00{n}.{ext}" for n in (3, 4) for ext in ("json", "mp4")]
     assert json.loads((folder / "clip-003.json").read_text())["file"] == "clip-003.mp4"
+
+
+@pytest.mark.parametrize("fps", [-8, 0, float("nan"), "8", True])
+def test_a_frame_rate_that_means_nothing_is_refused_before_anything_is_written(tmp_path, fps):
+    frames = np.zeros((9, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="give a frame rate above 0"):
+        helpers.save_video(frames, {"prompt": "x", "num_frames": 9}, folder=tmp_path, fps=fps)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numpy_numbers_go_into_the_sidecar_as_numbers(tmp_path):
+    frames = np.zeros((9, 16, 16, 3), dtype=np.uint8)
+    path = helpers.save_video(frames, {"prompt": "x", "num_frames": np.int64(9), "guidance_scale": np.float32(6.0)},
+                              folder=tmp_path, seed=np.int64(3), fps=np.int64(8))
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert (sidecar["num_frames"], sidecar["guidance_scale"], sidecar["seed"], sidecar["fps"]) == (9, 6.0, 3, 8)

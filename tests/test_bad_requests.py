@@ -388,3 +388,51 @@ def test_a_quantization_before_after_refuses_a_bad_step_count_before_loading():
 
     with pytest.raises(RequestError):
         before_after_setup("nano", steps=-1)
+
+
+@pytest.mark.parametrize("recipe,fix", [
+    ("taylorseer@0", "a whole number of at least 1, e.g. taylorseer@5"),
+    ("taylorseer@2.5", "a whole number of at least 1"),
+    ("first_block_cache@abc", "a number above 0, e.g. first_block_cache@0.1"),
+    ("first_block_cache@nan", "a number above 0"),
+    ("magcache@-1", "a number above 0"),
+    ("pab@0.3", "pab takes no value; write pab alone"),
+    ("compile@fastest", "not a torch.compile mode"),
+])
+def test_a_recipe_value_that_means_nothing_is_refused_before_any_step_applies(recipe, fix):
+    from helpers.recipes import apply_speed
+
+    pipe = helpers.load_pipeline("nano")
+    before = {type(p).__name__ for p in pipe.transformer.attn_processors.values()}
+    with pytest.raises(ValueError, match=re.escape(fix)):
+        apply_speed(pipe, "fused_qkv+" + recipe)  # fused_qkv would apply first: it must not have
+    assert {type(p).__name__ for p in pipe.transformer.attn_processors.values()} == before
+
+
+def test_a_recipe_that_is_not_a_string_is_refused_with_an_example():
+    with pytest.raises(ValueError, match="give a string of steps joined by '\\+', e.g. 'model_cpu_offload\\+vae_tiling'"):
+        helpers.apply_recipe(helpers.load_pipeline("nano"), None)
+
+
+def test_a_dtype_given_by_name_loads_in_that_dtype_and_a_wrong_name_is_refused():
+    import torch
+
+    assert helpers.load_pipeline("nano", torch_dtype="bf16").transformer.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="give torch.bfloat16"):
+        helpers.load_pipeline("nano", torch_dtype="bfloat")
+
+
+@pytest.mark.parametrize("component,edit", [
+    ("tokenizer/tokenizer.json", lambda text: "{}"),
+    ("transformer/config.json", lambda text: text.replace('"num_layers": 6', '"num_layers": "two"')),
+])
+def test_a_model_folder_with_a_broken_config_is_refused_naming_the_folder(tmp_path, component, edit):
+    import shutil
+
+    from helpers.nano import nano_model_path
+
+    folder = tmp_path / "nano"
+    shutil.copytree(nano_model_path(), folder)
+    (folder / component).write_text(edit((folder / component).read_text()))
+    with pytest.raises(helpers.ModelLoadError, match=f"Loading {re.escape(str(folder))} failed"):
+        helpers.load_pipeline(folder)

@@ -100,6 +100,7 @@ def test_check_adapter_weights_refuses_bad_names_and_weights(nano, weights, mess
         with pytest.raises(ValueError, match=message):
             check_adapter_weights(nano, weights)
         assert check_adapter_weights(nano, {"orange": 1}) == {"orange": 1.0}
+        assert check_adapter_weights(nano, {"orange": np.float32(0.5)}) == {"orange": 0.5}  # numpy numbers count
     finally:
         nano.unload_lora_weights()
 

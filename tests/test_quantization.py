@@ -145,3 +145,17 @@ def test_the_quantize_time_the_notebooks_point_to_is_measured_for_each_scheme():
     assert set(cpu) == {"torchao_int8_weight_only", "quanto_qint8"}
     for row in cpu.values():
         assert row["seconds"] > 0 and abs(row["weights_gib_after"] / row["weights_gib_before"] - 0.5) < 0.02
+
+
+def test_quantize_model_refuses_a_pipeline_and_a_model_quantized_already():
+    import helpers
+    from helpers.quantization import quantize_model
+
+    pipe = helpers.load_pipeline("nano")
+    with pytest.raises(ValueError, match="takes one component, such as pipe.transformer"):
+        quantize_model(pipe, "torchao_int8_weight_only")
+    for scheme in ("torchao_int8_weight_only", "quanto_qint8"):
+        model = torch.nn.Sequential(torch.nn.Linear(64, 64))
+        quantize_model(model, scheme)
+        with pytest.raises(ValueError, match="is quantized already"):
+            quantize_model(model, scheme)
