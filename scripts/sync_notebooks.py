@@ -323,6 +323,8 @@ def readme_table(notebooks: list[Path], times: dict) -> str:
         run = times.get(path.name)
         t = f"{run['seconds']:.0f} s" if run else "not measured yet"
         rows.append(f"| [`{path.stem}`](notebooks/{path.name}) | {kit['learn']} | {kit['hardware']} | {t} |")
+    rows += ["", "The GiB in \"where it runs\" come from `media/benchmarks/`, measured on a GPU with CogVideoX-5b's "
+                 "full-size architecture and random weights (weights' values change neither time nor memory)."]
     return "\n".join(rows)
 
 
