@@ -221,8 +221,7 @@ def check_dimension(name: str, value: int, multiple: int, default: int, why: str
     nearest = max(multiple, round(value / multiple) * multiple) if _is_finite(value) else default
     raise RequestError(
         f"{name}={value!r}: must be a positive multiple of {multiple}{f' ({why})' if why else ''}. "
-        f"Use {'' if nearest == default else f'{nearest}, or '}{default}, the size this model was made for."
-    )
+        f"Use {'' if nearest == default else f'{nearest}, or '}{default}, the size this model was made for.")
 
 
 def _is_int(value) -> bool:
@@ -250,8 +249,7 @@ def _check_steps(pipe, num_inference_steps) -> None:
     """Refuse a step count that is not a whole number from 1 to the scheduler's training timesteps."""
     if not _is_int(num_inference_steps) or num_inference_steps < 1:
         raise RequestError(
-            f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default)."
-        )
+            f"num_inference_steps={num_inference_steps!r}: must be a whole number of at least 1 (50 is the default).")
     limit = pipe.scheduler.config.get("num_train_timesteps")  # 1000 for CogVideoX
     if _is_int(limit) and num_inference_steps > limit:
         setting = os.environ.get(STEPS_ENV, "").strip()
@@ -287,8 +285,7 @@ def _check_strength(strength, steps: int) -> None:
         raise RequestError(
             f"strength={strength} with num_inference_steps={steps} runs no denoising step (video-to-video runs "
             f"int(steps x strength) = 0 of them). Use strength >= {_least_strength(steps):g} (1/{steps}) for "
-            f"{steps} steps, or at least {_least_steps(strength)} steps at strength {strength}."
-        )
+            f"{steps} steps, or at least {_least_steps(strength)} steps at strength {strength}.")
 
 
 def cpu_memory_gib(num_frames: int, height: int, width: int) -> float | None:
@@ -358,8 +355,7 @@ def _check_cpu_cost(pipe, num_frames: int, height: int, width: int, num_inferenc
         raise RequestError(
             f"{num_frames} frames at {height}x{width} need at least about {need:.0f} GiB of RAM on a CPU (measured for "
             f"CogVideoX-nano, media/benchmarks/cpu_memory.json); {have:.1f} GiB is available. Ask for fewer frames or "
-            "a smaller size (the model's own size fits), or close what else uses memory."
-        )
+            "a smaller size (the model's own size fits), or close what else uses memory.")
     limit = os.environ.get(MAX_CPU_MINUTES_ENV, "").strip() or "60"
     try:
         limit_minutes = float(limit)
@@ -374,8 +370,7 @@ def _check_cpu_cost(pipe, num_frames: int, height: int, width: int, num_inferenc
             f"{num_frames} frames at {height}x{width} with {num_inference_steps} steps would take about "
             f"{minutes:,.0f} minutes on a CPU (measured for CogVideoX-nano on the kit's test machine, a 2-core CPU; "
             f"media/benchmarks/cpu_memory.json); the limit is {limit_minutes:g}. Ask for fewer frames, a smaller size "
-            f"or fewer steps, or set {MAX_CPU_MINUTES_ENV} higher to run it anyway."
-        )
+            f"or fewer steps, or set {MAX_CPU_MINUTES_ENV} higher to run it anyway.")
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:

@@ -378,13 +378,11 @@ def version_problems(versions: dict[str, str | None], notes: bool = True) -> lis
     if notes and at_least("diffusers", "0.42") and versions.get("optimum-quanto"):
         problems.append(
             f"diffusers {versions['diffusers']} deprecates QuantoConfig (removal in 1.0) and optimum-quanto "
-            f"{versions['optimum-quanto']} is its last release: prefer torchao (03_quantization_torchao)."
-        )
+            f"{versions['optimum-quanto']} is its last release: prefer torchao (03_quantization_torchao).")
     if notes and at_least("torchao", "0.15"):  # torchao 0.15 removed the function-style configs (pytorch/ao#3308)
         problems.append(
             f"torchao {versions['torchao']} has no int8_weight_only: blog posts' `from torchao.quantization import "
-            "int8_weight_only` fails with ImportError; use quantize_(model, Int8WeightOnlyConfig())."
-        )
+            "int8_weight_only` fails with ImportError; use quantize_(model, Int8WeightOnlyConfig()).")
     return problems
 
 
@@ -445,8 +443,7 @@ def _advice(r: EnvironmentReport) -> list[str]:
             "attention kernel: the kit keeps CogVideoX-5b's weights in bf16 (fp16 gives black or NaN frames) and "
             "computes its attention in fp32 (helpers.attention; bf16 attention on PyTorch's math kernel holds the "
             "whole score matrix). helpers.planner.recommend_model(report) says which model and recipe fit here; "
-            "CogVideoX-nano runs everywhere."
-        )
+            "CogVideoX-nano runs everywhere.")
     if r.cuda and r.vram_total_gib is not None and r.vram_total_gib < 24:
         advice.append(
             f"{r.vram_total_gib:.0f} GiB VRAM: CogVideoX-5b needs an offloading recipe; helpers.planner picks "
@@ -455,13 +452,11 @@ def _advice(r: EnvironmentReport) -> list[str]:
     if r.host_ram_total_gib < LOW_HOST_RAM_GIB:
         advice.append(
             f"{r.host_ram_total_gib:.1f} GiB host RAM: use the low-RAM recipe for CogVideoX-5b "
-            "(load one component at a time); loading everything at once can crash the kernel."
-        )
+            "(load one component at a time); loading everything at once can crash the kernel.")
     if r.disk_free_gib < DISK_NEEDED_FOR_5B_GIB:
         advice.append(
             f"{r.disk_free_gib:.0f} GiB free disk at {r.hub_cache} (< {DISK_NEEDED_FOR_5B_GIB} GiB): "
-            "the CogVideoX-5b download will not fit; free space or set HF_HOME to a bigger disk."
-        )
+            "the CogVideoX-5b download will not fit; free space or set HF_HOME to a bigger disk.")
     return advice
 
 

@@ -192,10 +192,8 @@ def check_safetensors(path: str | os.PathLike) -> None:
         raise ModelLoadError(f"{path} is corrupt (not a readable safetensors file: {e}). {redownload}") from None
     expected = 8 + header_len + end
     if size != expected:
-        raise ModelLoadError(
-            f"{path} is truncated: {size:,} bytes on disk, {expected:,} expected "
-            f"(an interrupted download or copy). {redownload}"
-        )
+        raise ModelLoadError(f"{path} is truncated: {size:,} bytes on disk, {expected:,} expected "
+                             f"(an interrupted download or copy). {redownload}")
 
 
 def _read_json(path: Path, fix: str):
@@ -233,8 +231,7 @@ def _check_weights(part: Path, folder: Path) -> None:
         f"{part}/ has only pickle weights ({', '.join(pickles)}): the kit loads safetensors only, since pickle "
         f"files can run code when they are loaded. {_refetch(folder, part.name + '/*')} (the hub repository has "
         "safetensors), or, if you trust where the .bin came from, convert it once: load that component with "
-        "from_pretrained(..., use_safetensors=False) and save_pretrained(..., safe_serialization=True)."
-    )
+        "from_pretrained(..., use_safetensors=False) and save_pretrained(..., safe_serialization=True).")
 
 
 def _check_tokenizer(part: Path, folder: Path) -> None:
@@ -244,8 +241,7 @@ def _check_tokenizer(part: Path, folder: Path) -> None:
     raise ModelLoadError(
         f"{part}/ is missing its tokenizer files: it needs tokenizer_config.json and one of "
         f"{', '.join(TOKENIZER_FILES)}. Without them the prompt cannot be read and every video ignores it. "
-        f"{_refetch(folder, part.name + '/*')}"
-    )
+        f"{_refetch(folder, part.name + '/*')}")
 
 
 def _check_component(folder: Path, name: str, cls: str, fix: str) -> None:
@@ -351,21 +347,17 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
             f"HF_HUB_OFFLINE is set and {repo_id} is not in the hub cache ({cache_dir}). Either download it "
             f"where there is internet (hf download {repo_id}) and copy the folder here, then set "
             f"MODEL = '/path/to/folder' (or COGVIDEOX_MODEL); or unset HF_HUB_OFFLINE; "
-            "or use the kit's CogVideoX-nano (MODEL = 'nano')."
-        )
+            "or use the kit's CogVideoX-nano (MODEL = 'nano').")
     ram = psutil.virtual_memory().total / GIB
     if ram < LOW_HOST_RAM_GIB:
-        print(
-            f"note: this machine has {ram:.1f} GiB of host RAM. The download is fine; to load CogVideoX-5b "
-            "use the low-RAM recipe (one component at a time), or the kernel may die while loading."
-        )
+        print(f"note: this machine has {ram:.1f} GiB of host RAM. The download is fine; to load CogVideoX-5b "
+              "use the low-RAM recipe (one component at a time), or the kernel may die while loading.")
     needed, free = _repo_download_bytes(repo_id), free_disk_bytes(cache_dir)
     if free < needed * 1.05:
         raise ModelLoadError(
             f"Not enough disk to download {repo_id}: it needs {needed / GIB:.1f} GiB, "
             f"{free / GIB:.1f} GiB are free at {cache_dir}. Free some space, or point the cache at a "
-            "bigger disk (set HF_HOME before starting Python), or use the kit's CogVideoX-nano (MODEL = 'nano')."
-        )
+            "bigger disk (set HF_HOME before starting Python), or use the kit's CogVideoX-nano (MODEL = 'nano').")
     try:
         folder = snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=DOWNLOAD_PATTERNS)
     except errors.GatedRepoError:
@@ -374,15 +366,12 @@ def download_model(repo_id: str = COGVIDEOX_5B, cache_dir: str | os.PathLike | N
             "`from huggingface_hub import login; login()` (the token stays in your hub config; never paste it into a notebook)."
         ) from None
     except errors.RepositoryNotFoundError:
-        raise ModelLoadError(
-            f"{repo_id!r} is not a model on the hub (check the spelling: the 5b is {COGVIDEOX_5B!r}), "
-            "and it is not a folder on this machine either."
-        ) from None
+        raise ModelLoadError(f"{repo_id!r} is not a model on the hub (check the spelling: the 5b is {COGVIDEOX_5B!r}), "
+                             "and it is not a folder on this machine either.") from None
     except (errors.HfHubHTTPError, OSError) as e:
         raise ModelLoadError(
             f"Downloading {repo_id} failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
-            "Check the connection and run again: the download resumes where it stopped."
-        ) from None
+            "Check the connection and run again: the download resumes where it stopped.") from None
     return check_model_folder(folder)
 
 
@@ -429,8 +418,7 @@ def refuse_full_size_on_cpu(source: str | os.PathLike, allow_cpu: bool = False) 
     raise ModelLoadError(
         f"{source} is a full-size model and this machine has no CUDA GPU: on a CPU it needs "
         f"~40 GB of RAM in fp32 (counted from its 10.5 billion weights) and a very long time per clip.{fetched} Use the kit's CogVideoX-nano (MODEL = 'nano'), or a GPU "
-        "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway."
-    )
+        "runtime (Colab: Runtime > Change runtime type > T4 GPU); pass allow_cpu=True to try anyway.")
 
 
 def default_dtype(folder: str | os.PathLike | None = None):
@@ -448,23 +436,6 @@ def default_dtype(folder: str | os.PathLike | None = None):
     if folder is not None and config.is_file() and member_of(_read_json(config, "")).dtype == "float16":
         return torch.float16
     return torch.bfloat16
-
-
-#: dtype names a learner may write for ``torch_dtype``, and what they mean
-DTYPE_NAMES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
-               "half": torch.float16, "float32": torch.float32, "fp32": torch.float32, "float": torch.float32}
-
-
-def _as_dtype(dtype):
-    """``dtype`` as a ``torch.dtype`` (``"bf16"`` and ``"torch.bfloat16"`` too; ``None`` stays: the kit's default);
-    anything else refused with the fix, before anything loads (diffusers ignores a string and loads fp32)."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).strip().lower().removeprefix("torch.")
-    if name not in DTYPE_NAMES:
-        raise ValueError(f"torch_dtype {dtype!r}: give torch.bfloat16 (CogVideoX-5b's on a GPU), torch.float32 (the "
-                         "CPU's) or torch.float16 (CogVideoX-2b's), or leave it out for the kit's choice.")
-    return DTYPE_NAMES[name]
 
 
 def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cache_dir=None, allow_cpu: bool = False,
@@ -494,7 +465,11 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
 
     from .attention import use_fp32_attention_where_needed
 
-    torch_dtype = _as_dtype(torch_dtype)
+    if isinstance(torch_dtype, str):  # diffusers ignores a dtype given as a string and loads fp32
+        torch_dtype = getattr(torch, torch_dtype.strip().removeprefix("torch."), torch_dtype)
+    if not (torch_dtype is None or isinstance(torch_dtype, torch.dtype)):
+        raise ValueError(f"torch_dtype {torch_dtype!r}: give torch.bfloat16 (CogVideoX-5b's on a GPU), torch.float32 "
+                         "(the CPU's) or torch.float16 (CogVideoX-2b's), or leave it out for the kit's choice.")
     folder = model_folder(model, cache_dir=cache_dir, allow_cpu=allow_cpu)
     check_task(folder, task)
     refuse_full_size_on_cpu(folder, allow_cpu)
@@ -505,8 +480,7 @@ def load_pipeline(model: str | os.PathLike | None = None, torch_dtype=None, cach
     except (OSError, ValueError, KeyError, TypeError) as e:  # a missing file, a corrupt or mistyped config
         raise ModelLoadError(
             f"Loading {folder} failed: {str(e).splitlines()[0]}. Run helpers.check_model_folder on it, "
-            "and download again what it names."
-        ) from None
+            "and download again what it names.") from None
     use_fp32_attention_where_needed(pipe.transformer)  # a T4: bf16 attention would hold the whole score matrix
     pipe.set_progress_bar_config(leave=False)
     return pipe

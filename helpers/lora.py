@@ -204,6 +204,30 @@ def train_lora(pipe, data: dict, steps: int, lr: float = 2e-3, batch: int = 8, s
     return losses
 
 
+def quantized_types(model: torch.nn.Module) -> set[str]:
+    """The quantized layer and weight types in ``model`` (empty when nothing is quantized): what
+    :func:`check_fusable` and :func:`helpers.quantization.quantize_model` refuse to work on.
+
+    Example:
+        >>> import torch
+        >>> from helpers.lora import quantized_types
+        >>> from helpers.quantization import quantize_model
+        >>> model = torch.nn.Sequential(torch.nn.Linear(64, 64))
+        >>> quantized_types(model)
+        set()
+        >>> quantize_model(model, "quanto_qint8"); sorted(quantized_types(model))
+        ['QLinear']
+    """
+    found = set()
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if type(module).__module__.startswith("optimum.quanto"):  # Quanto swaps the layers: QLinear, QConv2d
+            found.add(type(module).__name__)
+        elif isinstance(weight, torch.Tensor) and type(weight) not in (torch.nn.Parameter, torch.Tensor):
+            found.add(type(weight).__name__)  # torchao swaps the weights: Int8Tensor, Float8Tensor
+    return found
+
+
 def check_fusable(pipe) -> None:
     """Refuse ``pipe.fuse_lora()`` on a quantized transformer, where it fails (torchao) or silently drops the LoRA
     (Quanto: the video comes out as without it, measured on CogVideoX-nano); say the order that works.
@@ -214,8 +238,6 @@ def check_fusable(pipe) -> None:
         >>> from helpers.lora import check_fusable
         >>> check_fusable(SimpleNamespace(transformer=torch.nn.Linear(4, 4)))  # plain weights: fusing works
     """
-    from .quantization import quantized_types
-
     if quantized := quantized_types(pipe.transformer):
         raise ValueError(
             f"fuse_lora on a quantized transformer ({', '.join(sorted(quantized))}): torchao refuses it and Quanto silently "

@@ -35,13 +35,19 @@ def config_only_pipeline(model: str | os.PathLike | None = None):
         ('meta', 4)
     """
     from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+    from diffusers.utils import logging as diffusers_logging
 
     folder = model_folder(model)
     with torch.device("meta"):
         transformer = CogVideoXTransformer3DModel.from_config(CogVideoXTransformer3DModel.load_config(folder, subfolder="transformer"))
         vae = AutoencoderKLCogVideoX.from_config(AutoencoderKLCogVideoX.load_config(folder, subfolder="vae"))
+    bar = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()  # nothing heavy loads: no "Loading components" bar in a notebook
     # a str, so that the pipeline's config holds its folder as a str
-    return CogVideoXPipeline.from_pretrained(str(folder), text_encoder=None, transformer=transformer, vae=vae)
+    pipe = CogVideoXPipeline.from_pretrained(str(folder), text_encoder=None, transformer=transformer, vae=vae)
+    if bar:
+        diffusers_logging.enable_progress_bar()
+    return pipe
 
 
 def generate_low_ram(model: str | os.PathLike | None = None, *, seed: int = 42, transformer_int8: bool = False,

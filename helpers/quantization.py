@@ -131,6 +131,8 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"quantize_model takes one component, such as pipe.transformer or pipe.text_encoder, not a "
                          f"{type(model).__name__}.")
+    from .lora import quantized_types
+
     if already := quantized_types(model):
         raise ValueError(f"this {type(model).__name__} is quantized already ({', '.join(sorted(already))}): quantizing "
                          "it again fails (torchao) or quantizes the quantized weights (Quanto). Load it afresh to try "
@@ -157,28 +159,6 @@ def quantize_model(model, scheme: str, device: str = "cpu") -> None:
 
         quanto.quantize(model, weights=getattr(quanto, found.config))
         quanto.freeze(model)
-
-
-def quantized_types(model: torch.nn.Module) -> set[str]:
-    """The quantized layer and weight types in ``model`` (empty when nothing is quantized).
-
-    Example:
-        >>> import torch
-        >>> from helpers.quantization import quantize_model, quantized_types
-        >>> model = torch.nn.Sequential(torch.nn.Linear(64, 64))
-        >>> quantized_types(model)
-        set()
-        >>> quantize_model(model, "quanto_qint8"); sorted(quantized_types(model))
-        ['QLinear']
-    """
-    found = set()
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if type(module).__module__.startswith("optimum.quanto"):  # Quanto swaps the layers: QLinear, QConv2d
-            found.add(type(module).__name__)
-        elif isinstance(weight, torch.Tensor) and type(weight) not in (torch.nn.Parameter, torch.Tensor):
-            found.add(type(weight).__name__)  # torchao swaps the weights: Int8Tensor, Float8Tensor
-    return found
 
 
 def stored_bytes(tensor) -> int:

@@ -192,30 +192,22 @@ def value_problem(name: str, value: str) -> str | None:
     Example:
         >>> from helpers.recipes import value_problem
         >>> value_problem("taylorseer", "0")
-        "taylorseer@0: the value is how many steps apart TaylorSeer's full passes are: a whole number of at least 1, e.g. taylorseer@5"
+        'taylorseer@0: give a whole number of steps between full passes, at least 1, e.g. taylorseer@5'
         >>> value_problem("first_block_cache", "0.2") is None
         True
     """
-    takes = REGISTRY[name].takes
-    if not value:
-        return None
-    if takes is None:
-        return f"{name}@{value}: {name} takes no value; write {name} alone"
-    if takes == "interval" and not (value.isascii() and value.isdigit() and int(value) >= 1):
-        return (f"{name}@{value}: the value is how many steps apart TaylorSeer's full passes are: a whole number of "
-                f"at least 1, e.g. {name}@5")
-    if takes == "threshold":
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not (math.isfinite(number) and number > 0):
-            return (f"{name}@{value}: the value is the cache's threshold (how much change it ignores): a number "
-                    f"above 0, e.g. {name}@0.1")
-    if takes == "mode" and value not in torch._inductor.list_mode_options():
-        return (f"{name}@{value}: not a torch.compile mode; use one of {', '.join(torch._inductor.list_mode_options())}, "
-                f"or {name} alone for the default.")
-    return None
+    takes, modes = REGISTRY[name].takes, torch._inductor.list_mode_options()
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    fixes = {None: f"{name} takes no value; write {name} alone",
+             "interval": f"give a whole number of steps between full passes, at least 1, e.g. {name}@5",
+             "threshold": f"give the cache's threshold, a number above 0, e.g. {name}@0.1",
+             "mode": f"not a torch.compile mode; use one of {', '.join(modes)}, or {name} alone"}
+    fine = {None: False, "interval": value.isascii() and value.isdigit() and int(value) >= 1,
+            "threshold": math.isfinite(number) and number > 0, "mode": value in modes}[takes]
+    return None if not value or fine else f"{name}@{value}: {fixes[takes]}"
 
 
 #: Every step a recipe can name: memory steps first, then speed steps.

@@ -202,12 +202,7 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
         "versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    try:  # not JSON (an object in inputs=, a seed that is no number): refused before anything is encoded
-        json.dumps(sidecar)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"the video's sidecar cannot be written as JSON ({e}): give seed= as a whole number and "
-                         "inputs= as strings, numbers, lists and dicts (helpers.image_video.input_record(path) "
-                         "makes one).") from e
+    json.dumps(sidecar)  # not JSON (an object in inputs=): refused before anything is encoded
     try:
         path = _save(frames, sidecar, folder, stem, fps)
     except OSError as e:

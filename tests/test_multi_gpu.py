@@ -114,15 +114,15 @@ def test_a_failed_run_leaves_the_last_result_as_it_was(script, tmp_path):
     assert (tmp_path / "r.json").read_text() == '{"seconds": 1.0}'
 
 
-@pytest.mark.parametrize("where,fix", [("missing/r.json", "does not exist: create it first"),
-                                       (".", "that is a folder; give a file name in it")])
-def test_a_result_path_that_cannot_be_written_is_refused_before_any_process_starts(script, tmp_path, where, fix):
-    with pytest.raises(ValueError, match=fix):
+@pytest.mark.parametrize("where", ["missing/r.json", "."])
+def test_a_result_path_that_cannot_be_written_is_refused_before_any_process_starts(script, tmp_path, where):
+    with pytest.raises(ValueError, match="give a .json file in a folder that exists"):
         run_parallel(script, "none", 1, tmp_path / where, num_inference_steps=2)
     assert not (tmp_path / "outputs").exists()
 
 
-@pytest.mark.parametrize("bad", [dict(height=50), dict(num_inference_steps=0), dict(num_frames=-3)])
+@pytest.mark.parametrize("bad", [dict(height=50), dict(num_inference_steps=0), dict(num_frames=-3),
+                                 dict(guidance_scale=float("nan"))])
 def test_a_bad_request_is_refused_before_any_process_loads_the_model(script, tmp_path, bad):
     from helpers import RequestError
 
@@ -131,12 +131,10 @@ def test_a_bad_request_is_refused_before_any_process_loads_the_model(script, tmp
     assert not (tmp_path / "outputs").exists()
 
 
-@pytest.mark.parametrize("processes,guidance,fix", [(0, 6.0, "whole number of at least 1"),
-                                                   (-2, 6.0, "whole number of at least 1"),
-                                                   (2, float("nan"), "give a finite number")])
-def test_a_process_count_or_guidance_that_means_nothing_is_refused(processes, guidance, fix):
-    with pytest.raises(ValueError, match=fix):
-        check_parallel("ulysses", world_size=processes, device_type="cpu", heads=8, guidance_scale=guidance)
+@pytest.mark.parametrize("processes", [0, -2, 1.5])
+def test_a_process_count_that_means_nothing_is_refused(processes):
+    with pytest.raises(ValueError, match="whole number of at least 1"):
+        check_parallel("ulysses", world_size=processes, device_type="cpu", heads=8, guidance_scale=6.0)
 
 
 def test_the_benchmark_adds_runs_on_more_gpus_with_their_scaling(tmp_path, monkeypatch):
