@@ -117,6 +117,23 @@ def set_scheduler(pipe, name: str) -> None:
         pipe.scheduler = cls.from_config(pipe.scheduler.config)
 
 
+def checked_request(pipe, params: Params) -> tuple[dict, list[str]]:
+    """``params`` as the pipeline's request, and :func:`helpers.check_request`'s warnings; a bad seed or request raises.
+
+    Example:
+        >>> import helpers
+        >>> from helpers.explorer import Params, checked_request
+        >>> pipe = helpers.load_pipeline("nano")  # doctest: +ELLIPSIS
+        model: ...
+        >>> checked_request(pipe, Params(steps=3))[0]["num_inference_steps"]
+        3
+    """
+    request = params.request(pipe)
+    check_seed(params.seed)
+    return request, check_request(pipe, **{k: v for k, v in request.items()
+                                           if k not in ("negative_prompt", "use_dynamic_cfg")})
+
+
 def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | None = None, save: bool = True,
              stop: Callable[[], bool] | None = None, recipe: str | None = None) -> Run:
     """Generate one video from ``params``; ``on_step(step, total, seconds_left)`` after each denoising step.
@@ -138,9 +155,7 @@ def generate(pipe, params: Params, on_step: Callable[[int, int, float], None] | 
     import numpy as np
     import torch
 
-    request = params.request(pipe)
-    check_seed(params.seed)
-    notes = check_request(pipe, **{k: v for k, v in request.items() if k not in ("negative_prompt", "use_dynamic_cfg")})
+    request, notes = checked_request(pipe, params)
     set_scheduler(pipe, params.scheduler)
     total, start = request["num_inference_steps"], time.perf_counter()
     last_step = [start]
@@ -192,10 +207,8 @@ def sweep(pipe, base: Params, rows: tuple[str, list], columns: tuple[str, list] 
             raise ValueError(f"cannot sweep {name!r}: choose one of {', '.join(sorted(names))}")
     grid = [[replace(base, **{row_name: r, col_name: c}) for c in col_values] for r in row_values]
     for params in (p for row in grid for p in row):  # every cell refused or passed before the first one runs
-        check_seed(params.seed)
         with contextlib.redirect_stdout(io.StringIO()):  # its warnings print once, when the cell runs
-            check_request(pipe, **{k: v for k, v in params.request(pipe).items()
-                                   if k not in ("negative_prompt", "use_dynamic_cfg")})
+            checked_request(pipe, params)
     return [[generate(pipe, params, save=save) for params in row] for row in grid]
 
 

@@ -9,7 +9,6 @@ Example:
 
 import errno
 import json
-import math
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import _is_finite
 from .environment import library_versions
 from .family import member_of
 from .measure import Measurement
@@ -177,7 +177,7 @@ def save_video(video, request: dict, *, pipe=None, seed: int | None = None, reci
     if fps is None:  # the model's own: 8 for CogVideoX 1.0, 16 for 1.5
         fps = member_of(pipe.transformer.config).fps if hasattr(pipe, "transformer") else 8
     fps, seed = _plain(fps), _plain(seed)  # numpy numbers as Python's, for the encoder and the sidecar
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+    if not _is_finite(fps) or fps <= 0:
         raise ValueError(f"fps {fps!r}: give a frame rate above 0, e.g. 8 (CogVideoX 1.0's) or 16 (CogVideoX 1.5's), "
                          "or leave it out for the model's own.")
     if folder is None:
